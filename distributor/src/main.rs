@@ -1,1 +1,44 @@
-fn main() {}
+use clap::{Parser, Subcommand};
+use distributor::cmd;
+
+/// tickcast: market-data multicast distribution.
+#[derive(Debug, Parser)]
+#[command(name = "tickcast", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decode and normalize a capture or BinaryFILE.
+    Decode(cmd::decode::Args),
+    /// Write a synthetic ITCH 5.0 feed.
+    Gen(cmd::gen::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    // Offline commands print one summary line for bad input; per-record warnings are opt-in.
+    let default_level = match cli.command {
+        Command::Decode(_) | Command::Gen(_) => "error",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Decode(a) => cmd::decode::run(a),
+        Command::Gen(a) => cmd::gen::run(a),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("tickcast: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,1 +1,26 @@
+//! tickcast's feed handler: exchange bytes in, normalized ticks out.
+//!
+//! Sources (live multicast, pcap/pcapng, BinaryFILE, a synthetic generator) yield frames; the
+//! ITCH 5.0 decoder reads messages by byte views; the normalizer maps them to the protocol
+//! crate's schema and keeps books for top-of-book; the upstream tracker follows the exchange's
+//! MoldUDP64 sequence. It knows nothing of tickcast's groups, addresses or output sockets.
+#![deny(unsafe_code)]
 
+pub mod book;
+pub mod clock;
+pub mod itch;
+pub mod normalize;
+pub mod stats;
+
+pub use clock::SessionClock;
+pub use normalize::Normalizer;
+pub use stats::DecodeStats;
+pub mod feed;
+pub mod generator;
+pub mod ratelog;
+pub mod source;
+pub mod upstream;
+
+pub use feed::FeedHandler;
+pub mod replay;
+pub use subscriber_sdk::now_ns;

@@ -1,0 +1,147 @@
+//! `tickcast decode FILE [--format auto|pcap|binaryfile] [--json] [--stats]`
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use feedhandler::source::pcap::Filter;
+use feedhandler::source::{self, FileFormat};
+use feedhandler::{DecodeStats, FeedHandler, SessionClock};
+use protocol::schema::{Body, Symbol};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A pcap/pcapng capture of MoldUDP64, or a BinaryFILE (plain or gzip).
+    pub file: PathBuf,
+    /// Input format; `auto` sniffs the file's first bytes.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "pcap", "binaryfile"])]
+    pub format: String,
+    /// One JSON object per normalized message per line.
+    #[arg(long)]
+    pub json: bool,
+    /// One JSON object of counters at the end.
+    #[arg(long)]
+    pub stats: bool,
+    /// Session date (YYYY-MM-DD) for ITCH times; default: the pcap frame time, else a date in
+    /// the file name, else today.
+    #[arg(long)]
+    pub date: Option<NaiveDate>,
+    /// Keep only datagrams to this group (pcap).
+    #[arg(long)]
+    pub group: Option<std::net::Ipv4Addr>,
+    /// Keep only datagrams to this UDP port (pcap).
+    #[arg(long)]
+    pub port: Option<u16>,
+}
+
+/// Why decoded input does not look like what it claims; `None` when it does.
+pub fn verdict(stats: &DecodeStats, format: FileFormat) -> Option<String> {
+    let what = if format.is_pcap() {
+        "ITCH 5.0 over MoldUDP64"
+    } else {
+        "ITCH 5.0 in BinaryFILE framing"
+    };
+    let counts = format!(
+        "decoded {} messages; {} malformed, {} unknown type, {} bad datagrams",
+        stats.messages, stats.malformed, stats.unknown_type, stats.bad_datagrams
+    );
+    if stats.zero_length > 0 {
+        return Some(format!(
+            "not {what}: {} records have a zero length prefix ({counts})",
+            stats.zero_length
+        ));
+    }
+    if stats.malformed > 0 || stats.bad_datagrams > 0 {
+        return Some(format!(
+            "not {what}: framing or message lengths disagree ({counts})"
+        ));
+    }
+    if stats.unknown_type * 10 > stats.messages + stats.unknown_type && stats.unknown_type > 0 {
+        return Some(format!(
+            "not {what}: most message types are unknown ({counts})"
+        ));
+    }
+    if stats.messages == 0 && stats.datagrams > 0 && stats.heartbeats + stats.end_of_session == 0 {
+        return Some(format!("not {what}: no ITCH messages found ({counts})"));
+    }
+    None
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    let format = match args.format.as_str() {
+        "pcap" => {
+            FileFormat::sniff(&args.file).map(|f| if f.is_pcap() { f } else { FileFormat::Pcap })?
+        }
+        "binaryfile" => FileFormat::BinaryFile,
+        _ => FileFormat::sniff(&args.file)?,
+    };
+    let filter = Filter {
+        group: args.group,
+        port: args.port,
+    };
+    let mut src = source::open_file(&args.file, Some(format), filter)?;
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let date = args
+        .date
+        .or_else(|| feedhandler::clock::date_from_name(&name))
+        .unwrap_or_else(|| SessionClock::date_of_epoch_ns(feedhandler::now_ns()));
+    let from_frames = args.date.is_none() && format.is_pcap();
+    let mut fh = FeedHandler::new(SessionClock::new(date), from_frames);
+    fh.accept_unsequenced = true;
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut symbols: Vec<Symbol> = Vec::new();
+    let mut line = String::with_capacity(512);
+    let mut write_err: Option<std::io::Error> = None;
+    let json = args.json;
+    let result = feedhandler::replay::run(src.as_mut(), &mut fh, None, &|| false, &mut |m| {
+        if !json || write_err.is_some() {
+            return;
+        }
+        if let Body::InstrumentDefinition(d) = &m.body {
+            let i = m.instrument as usize;
+            if i >= symbols.len() {
+                symbols.resize(i + 1, Symbol::default());
+            }
+            symbols[i] = d.symbol;
+        }
+        let sym = symbols
+            .get(m.instrument as usize)
+            .map_or("", |s| s.as_str());
+        line.clear();
+        let _ = protocol::json::write_message(&mut line, m, sym, None);
+        line.push('\n');
+        if let Err(e) = out.write_all(line.as_bytes()) {
+            write_err = Some(e);
+        }
+    });
+    let stats = &fh.normalizer.stats;
+    if write_err.is_none() && args.stats {
+        write_err = writeln!(out, "{}", stats.to_json()).err();
+    }
+    if write_err.is_none() {
+        write_err = out.flush().err();
+    }
+    // A reader that stops early (`| head`) is not an error of ours.
+    if let Some(e) = write_err.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
+        return Err(e.into());
+    }
+    let file = args.file.display();
+    if let Some(why) = verdict(stats, format) {
+        eprintln!("tickcast decode: {file}: {why}");
+        return Ok(1);
+    }
+    if let Err(e) = result {
+        eprintln!(
+            "tickcast decode: {file}: stopped early: {e} (decoded {} messages)",
+            stats.messages
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}

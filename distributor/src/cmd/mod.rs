@@ -1,0 +1,4 @@
+//! The `tickcast` subcommands.
+
+pub mod decode;
+pub mod gen;

@@ -1,0 +1,263 @@
+//! Order books per instrument, maintained from adds, executions, cancels, deletes and replaces,
+//! for the derived top-of-book quote.
+//!
+//! Price levels are sorted vectors with the best level at the end, so the busy end moves least;
+//! after warm-up (capacity reached) no operation allocates.
+
+use protocol::schema::{Price, TopOfBook, SIDE_BUY};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Order refs are exchange-assigned integers: a multiplicative hash spreads them well and costs
+/// a fraction of SipHash.
+#[derive(Default, Clone, Copy)]
+pub struct OrderRefHasher(u64);
+
+impl Hasher for OrderRefHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v ^ (v >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    pub instrument: u32,
+    pub price: Price,
+    pub quantity: u32,
+    pub side: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Level {
+    price: Price,
+    quantity: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Book {
+    /// Ascending price: best bid last.
+    bids: Vec<Level>,
+    /// Descending price: best ask last.
+    asks: Vec<Level>,
+    last_top: TopOfBook,
+}
+
+impl Book {
+    fn side(&mut self, side: u8) -> (&mut Vec<Level>, bool) {
+        if side == SIDE_BUY {
+            (&mut self.bids, true)
+        } else {
+            (&mut self.asks, false)
+        }
+    }
+
+    fn find(levels: &[Level], price: Price, ascending: bool) -> Result<usize, usize> {
+        if ascending {
+            levels.binary_search_by(|l| l.price.cmp(&price))
+        } else {
+            levels.binary_search_by(|l| price.cmp(&l.price))
+        }
+    }
+
+    fn add(&mut self, side: u8, price: Price, qty: u64) {
+        let (levels, asc) = self.side(side);
+        match Self::find(levels, price, asc) {
+            Ok(i) => levels[i].quantity += qty,
+            Err(i) => levels.insert(
+                i,
+                Level {
+                    price,
+                    quantity: qty,
+                },
+            ),
+        }
+    }
+
+    fn remove(&mut self, side: u8, price: Price, qty: u64) {
+        let (levels, asc) = self.side(side);
+        if let Ok(i) = Self::find(levels, price, asc) {
+            levels[i].quantity = levels[i].quantity.saturating_sub(qty);
+            if levels[i].quantity == 0 {
+                levels.remove(i);
+            }
+        }
+    }
+
+    fn top(&self) -> TopOfBook {
+        let (bp, bq) = self
+            .bids
+            .last()
+            .map_or((Price(0), 0), |l| (l.price, l.quantity));
+        let (ap, aq) = self
+            .asks
+            .last()
+            .map_or((Price(0), 0), |l| (l.price, l.quantity));
+        TopOfBook {
+            bid_price: bp,
+            bid_quantity: bq,
+            ask_price: ap,
+            ask_quantity: aq,
+        }
+    }
+}
+
+/// All live orders of a feed and a book per instrument.
+#[derive(Default)]
+pub struct OrderBooks {
+    orders: HashMap<u64, Order, BuildHasherDefault<OrderRefHasher>>,
+    books: Vec<Book>,
+}
+
+impl OrderBooks {
+    /// Capacity for `orders` live orders before the order map grows.
+    pub fn with_capacity(orders: usize) -> OrderBooks {
+        OrderBooks {
+            orders: HashMap::with_capacity_and_hasher(orders, Default::default()),
+            books: Vec::new(),
+        }
+    }
+
+    fn book(&mut self, instrument: u32) -> &mut Book {
+        let i = instrument as usize;
+        if i >= self.books.len() {
+            self.books.resize_with(i + 1, Book::default);
+        }
+        &mut self.books[i]
+    }
+
+    /// Adds a resting order; `false` (and no change) if the ref is already live.
+    pub fn add(&mut self, order_ref: u64, order: Order) -> bool {
+        use std::collections::hash_map::Entry;
+        match self.orders.entry(order_ref) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(v) => {
+                v.insert(order);
+                self.book(order.instrument)
+                    .add(order.side, order.price, u64::from(order.quantity));
+                true
+            }
+        }
+    }
+
+    /// Takes up to `qty` shares off an order (execution or partial cancel). Returns the order as
+    /// it was before and the shares actually taken; removes it when nothing is left.
+    pub fn reduce(&mut self, order_ref: u64, qty: u32) -> Option<(Order, u32)> {
+        let o = self.orders.get_mut(&order_ref)?;
+        let before = *o;
+        let taken = qty.min(o.quantity);
+        o.quantity -= taken;
+        if o.quantity == 0 {
+            self.orders.remove(&order_ref);
+        }
+        self.book(before.instrument)
+            .remove(before.side, before.price, u64::from(taken));
+        Some((before, taken))
+    }
+
+    /// Deletes an order; returns it.
+    pub fn remove(&mut self, order_ref: u64) -> Option<Order> {
+        let o = self.orders.remove(&order_ref)?;
+        self.book(o.instrument)
+            .remove(o.side, o.price, u64::from(o.quantity));
+        Some(o)
+    }
+
+    pub fn get(&self, order_ref: u64) -> Option<&Order> {
+        self.orders.get(&order_ref)
+    }
+
+    pub fn live_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    pub fn top(&self, instrument: u32) -> TopOfBook {
+        self.books
+            .get(instrument as usize)
+            .map(Book::top)
+            .unwrap_or_default()
+    }
+
+    /// The new top of book if its price or size changed since the last call for `instrument`.
+    pub fn top_change(&mut self, instrument: u32) -> Option<TopOfBook> {
+        let b = self.book(instrument);
+        let t = b.top();
+        if t != b.last_top {
+            b.last_top = t;
+            Some(t)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the best bid is at or above the best ask (never true on consistent input).
+    pub fn is_crossed(&self, instrument: u32) -> bool {
+        let t = self.top(instrument);
+        t.bid_quantity > 0 && t.ask_quantity > 0 && t.bid_price >= t.ask_price
+    }
+
+    /// Instruments with a book.
+    pub fn instruments(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.books.len() as u32).filter(|&i| {
+            let b = &self.books[i as usize];
+            !b.bids.is_empty() || !b.asks.is_empty()
+        })
+    }
+
+    /// Sum of shares in all levels equals the sum over live orders (a consistency check).
+    pub fn levels_match_orders(&self) -> bool {
+        let mut per_book = vec![0u64; self.books.len()];
+        for o in self.orders.values() {
+            per_book[o.instrument as usize] += u64::from(o.quantity);
+        }
+        self.books.iter().zip(per_book).all(|(b, want)| {
+            let got: u64 = b.bids.iter().chain(&b.asks).map(|l| l.quantity).sum();
+            got == want && b.bids.iter().chain(&b.asks).all(|l| l.quantity > 0)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::schema::SIDE_SELL;
+
+    fn o(side: u8, p: i64, q: u32) -> Order {
+        Order {
+            instrument: 3,
+            price: Price(p),
+            quantity: q,
+            side,
+        }
+    }
+
+    #[test]
+    fn top_follows_levels() {
+        let mut b = OrderBooks::default();
+        assert!(b.add(1, o(SIDE_BUY, 100, 10)));
+        assert!(b.add(2, o(SIDE_BUY, 101, 5)));
+        assert!(b.add(3, o(SIDE_SELL, 103, 7)));
+        assert!(b.add(4, o(SIDE_SELL, 102, 1)));
+        assert!(!b.add(4, o(SIDE_SELL, 102, 1)));
+        let t = b.top_change(3).unwrap();
+        assert_eq!(
+            (t.bid_price, t.bid_quantity, t.ask_price, t.ask_quantity),
+            (Price(101), 5, Price(102), 1)
+        );
+        assert_eq!(b.top_change(3), None);
+        assert_eq!(b.reduce(4, 5), Some((o(SIDE_SELL, 102, 1), 1)));
+        assert_eq!(b.top(3).ask_price, Price(103));
+        assert_eq!(b.remove(2).unwrap().quantity, 5);
+        assert_eq!(b.top(3).bid_price, Price(100));
+        assert!(!b.is_crossed(3));
+        assert!(b.levels_match_orders());
+        assert_eq!(b.reduce(99, 1), None);
+    }
+}
