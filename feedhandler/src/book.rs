@@ -41,6 +41,9 @@ struct Level {
     quantity: u64,
 }
 
+/// Levels reserved per side on a book's first order, so that a normal book never regrows.
+const LEVELS_RESERVED: usize = 32;
+
 #[derive(Debug, Default, Clone)]
 struct Book {
     /// Ascending price: best bid last.
@@ -69,6 +72,9 @@ impl Book {
 
     fn add(&mut self, side: u8, price: Price, qty: u64) {
         let (levels, asc) = self.side(side);
+        if levels.capacity() == 0 {
+            levels.reserve(LEVELS_RESERVED);
+        }
         match Self::find(levels, price, asc) {
             Ok(i) => levels[i].quantity += qty,
             Err(i) => levels.insert(
@@ -150,12 +156,15 @@ impl OrderBooks {
     /// Takes up to `qty` shares off an order (execution or partial cancel). Returns the order as
     /// it was before and the shares actually taken; removes it when nothing is left.
     pub fn reduce(&mut self, order_ref: u64, qty: u32) -> Option<(Order, u32)> {
-        let o = self.orders.get_mut(&order_ref)?;
-        let before = *o;
-        let taken = qty.min(o.quantity);
-        o.quantity -= taken;
-        if o.quantity == 0 {
-            self.orders.remove(&order_ref);
+        use std::collections::hash_map::Entry;
+        let Entry::Occupied(mut e) = self.orders.entry(order_ref) else {
+            return None;
+        };
+        let before = *e.get();
+        let taken = qty.min(before.quantity);
+        e.get_mut().quantity -= taken;
+        if before.quantity == taken {
+            e.remove();
         }
         self.book(before.instrument)
             .remove(before.side, before.price, u64::from(taken));

@@ -139,7 +139,7 @@ mod tests {
         );
         // Fall back 2024-11-03 02:00 EDT -> 01:00 EST.
         let c = SessionClock::new(d(2024, 11, 3));
-        assert_eq!(c.to_epoch_ns(H / 2), 1_730_611_800 * 1_000_000_000); // 00:30 EDT = 04:30Z
+        assert_eq!(c.to_epoch_ns(H / 2), 1_730_608_200 * 1_000_000_000); // 00:30 EDT = 04:30Z
         assert_eq!(c.to_epoch_ns(9 * H), 1_730_642_400 * 1_000_000_000); // 09:00 EST = 14:00Z
         let c = SessionClock::new(d(2024, 11, 4));
         assert_eq!(c.to_epoch_ns(9 * H + H / 2), 1_730_730_600 * 1_000_000_000);

@@ -115,8 +115,7 @@ impl FeedHandler {
                     return;
                 }
                 let gap_before = self.upstream.gap_messages;
-                let mut seq = p.sequence();
-                for m in p.messages() {
+                for (seq, m) in (p.sequence()..).zip(p.messages()) {
                     let Ok(msg) = m else {
                         self.normalizer.stats.malformed += 1;
                         warn_limited!(
@@ -127,7 +126,6 @@ impl FeedHandler {
                         break;
                     };
                     let verdict = self.upstream.accept(seq);
-                    seq += 1;
                     match verdict {
                         Accept::Duplicate => self.normalizer.stats.duplicates += 1,
                         Accept::Fill => {
@@ -144,6 +142,22 @@ impl FeedHandler {
             }
         }
         self.normalizer.stats.gaps = self.upstream.gap_messages;
+    }
+
+    /// Takes in re-request answers (non-blocking) and sends due retries. Call from the duty
+    /// cycle when a re-request server is configured.
+    pub fn poll_rerequest(&mut self, out: &mut impl FnMut(&Repr)) {
+        let Some(mut r) = self.rerequest.take() else {
+            return;
+        };
+        let mut buf = [0u8; 65536];
+        while let Ok((n, _)) = r.socket().recv_from(&mut buf) {
+            let now = crate::now_ns();
+            self.normalizer.stats.datagrams += 1;
+            self.on_packet(&buf[..n], now, out);
+        }
+        r.poll(&self.upstream);
+        self.rerequest = Some(r);
     }
 
     fn on_gap(&mut self, from: u64, to: u64) {

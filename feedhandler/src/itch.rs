@@ -126,42 +126,50 @@ macro_rules! views {
             }
         )*
 
-        /// One decoded ITCH 5.0 message: a typed view over the original bytes.
+        /// One decoded ITCH 5.0 message: a typed view over the original bytes. The
+        /// discriminant is the type byte, so building one from a checked buffer needs no branch.
         #[derive(Debug, Clone, Copy)]
+        #[repr(u8)]
         pub enum Message<'a> {
-            $( $name($name<'a>), )*
+            $( $name($name<'a>) = $code, )*
         }
 
         impl<'a> Message<'a> {
-            pub fn type_byte(&self) -> u8 {
-                match self { $( Message::$name(_) => $code, )* }
-            }
-            pub fn stock_locate(&self) -> u16 {
-                match self { $( Message::$name(m) => m.stock_locate(), )* }
-            }
-            pub fn timestamp(&self) -> u64 {
-                match self { $( Message::$name(m) => m.timestamp(), )* }
+            /// The message bytes (type byte first).
+            #[inline]
+            pub fn as_bytes(&self) -> &'a [u8] {
+                match self { $( Message::$name(m) => m.0, )* }
             }
         }
+
+        /// Fixed length per type byte; 0 for unknown types.
+        const LENGTHS: [u8; 256] = {
+            let mut t = [0u8; 256];
+            $( t[$code as usize] = $len; )*
+            t
+        };
 
         /// Fixed length of a known type, `None` for an unknown one.
         pub const fn message_len(ty: u8) -> Option<usize> {
-            match ty { $( $code => Some($len), )* _ => None }
+            match LENGTHS[ty as usize] { 0 => None, n => Some(n as usize) }
         }
 
-        /// Decodes one message (the bytes after the transport's length prefix).
+        /// Decodes one message (the bytes after the transport's length prefix): a table
+        /// lookup and a length check, then a view.
         #[inline]
         pub fn decode(buf: &[u8]) -> Result<Message<'_>, ItchError> {
             let Some(&ty) = buf.first() else { return Err(ItchError::Empty) };
-            match ty {
-                $( $code => {
-                    if buf.len() != $len {
-                        return Err(ItchError::BadLength { ty: ty as char, want: $len, got: buf.len() });
-                    }
-                    Ok(Message::$name($name(buf)))
-                } )*
-                _ => Err(ItchError::UnknownType(ty)),
+            let want = LENGTHS[ty as usize] as usize;
+            if want == 0 {
+                return Err(ItchError::UnknownType(ty));
             }
+            if buf.len() != want {
+                return Err(ItchError::BadLength { ty: ty as char, want, got: buf.len() });
+            }
+            Ok(match ty {
+                $( $code => Message::$name($name(buf)), )*
+                _ => return Err(ItchError::UnknownType(ty)),
+            })
         }
     };
 }
@@ -247,6 +255,23 @@ views! {
 pub const TYPES: [u8; 23] = *b"SRHYLVWKJhAFECXDUPQBINO";
 
 impl Message<'_> {
+    /// The type byte.
+    #[inline]
+    pub fn type_byte(&self) -> u8 {
+        self.as_bytes()[0]
+    }
+
+    #[inline]
+    pub fn stock_locate(&self) -> u16 {
+        be_u16(self.as_bytes(), 1)
+    }
+
+    /// Nanoseconds since midnight, US/Eastern.
+    #[inline]
+    pub fn timestamp(&self) -> u64 {
+        be_u48(self.as_bytes(), 5)
+    }
+
     /// The instrument symbol carried by this message, for the types that carry one.
     pub fn stock(&self) -> Option<Symbol> {
         Some(match self {
@@ -287,7 +312,7 @@ mod tests {
                 Err(ItchError::BadLength { .. })
             ));
         }
-        assert_eq!(decode(b"Z123"), Err(ItchError::UnknownType(b'Z')));
-        assert_eq!(decode(b""), Err(ItchError::Empty));
+        assert_eq!(decode(b"Z123").err(), Some(ItchError::UnknownType(b'Z')));
+        assert_eq!(decode(b"").err(), Some(ItchError::Empty));
     }
 }

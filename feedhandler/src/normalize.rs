@@ -127,13 +127,13 @@ impl Normalizer {
             push(&mut self.stats, out, repr(Body::InstrumentDefinition(def)));
             return;
         }
-        if locate != 0 {
+        let known = self
+            .instruments
+            .get(locate as usize)
+            .is_some_and(|i| i.defined);
+        if locate != 0 && !known {
             if let Some(symbol) = m.stock() {
-                let known = self
-                    .instruments
-                    .get(locate as usize)
-                    .is_some_and(|i| i.defined);
-                if !known && !symbol.is_blank() {
+                if !symbol.is_blank() {
                     let slot = self.instrument(locate);
                     *slot = Instrument {
                         symbol,

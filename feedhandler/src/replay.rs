@@ -32,7 +32,7 @@ pub fn run(
         }
         fh.on_frame(&frame, out);
         frames += 1;
-        if frames % 1024 == 0 {
+        if frames.is_multiple_of(1024) {
             if let (Some(b), Some((done, _))) = (&bar, source.progress()) {
                 b.set_position(done);
             }

@@ -106,3 +106,34 @@ fn nix_uid() -> u32 {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(u32::MAX)
 }
+
+/// The `tickcast` (and `tickcast-tap`) binaries of the profile these tests were built with,
+/// built on first use so that `cargo test` alone is enough.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--bins", "--workspace"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of the binaries failed");
+        profile_dir
+    });
+    dir.join(name)
+}
+
+/// A UDP sender for multicast on loopback (interface 127.0.0.1, loop on).
+pub fn loopback_sender() -> std::net::UdpSocket {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    s.set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
+    s.set_multicast_loop_v4(true).unwrap();
+    s.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    s.into()
+}
