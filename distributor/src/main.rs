@@ -15,13 +15,18 @@ enum Command {
     Decode(cmd::decode::Args),
     /// Write a synthetic ITCH 5.0 feed.
     Gen(cmd::gen::Args),
+    /// Run the distributor.
+    Run(cmd::run::Args),
+    /// Validate a config file.
+    CheckConfig(cmd::check_config::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     // Offline commands print one summary line for bad input; per-record warnings are opt-in.
     let default_level = match cli.command {
-        Command::Decode(_) | Command::Gen(_) => "error",
+        Command::Decode(_) | Command::Gen(_) | Command::CheckConfig(_) => "error",
+        Command::Run(_) => "info",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -33,6 +38,8 @@ fn main() {
     let result = match cli.command {
         Command::Decode(a) => cmd::decode::run(a),
         Command::Gen(a) => cmd::gen::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::CheckConfig(a) => cmd::check_config::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -40,6 +40,11 @@ impl SequenceTracker {
         }
     }
 
+    /// The upstream session, once the first packet fixed it.
+    pub fn session(&self) -> Option<Session> {
+        self.session
+    }
+
     pub fn next_expected(&self) -> u64 {
         self.next
     }
@@ -122,7 +127,6 @@ impl SequenceTracker {
 pub struct Rerequester {
     socket: UdpSocket,
     server: SocketAddr,
-    session: Session,
     timeout: Duration,
     retries: u32,
     /// (from, count, next attempt, attempts made)
@@ -133,17 +137,16 @@ pub struct Rerequester {
 
 impl Rerequester {
     /// `socket` should be non-blocking; answers arrive on it as ordinary downstream packets.
+    /// Requests name the session the tracker learned from the feed.
     pub fn new(
         socket: UdpSocket,
         server: SocketAddr,
-        session: Session,
         timeout: Duration,
         retries: u32,
     ) -> Rerequester {
         Rerequester {
             socket,
             server,
-            session,
             timeout,
             retries,
             pending: Vec::new(),
@@ -172,13 +175,11 @@ impl Rerequester {
         let now = Instant::now();
         let mut buf = [0u8; 20];
         let open = tracker.open_gaps();
-        let (sock, server, session, timeout, retries) = (
-            &self.socket,
-            self.server,
-            self.session,
-            self.timeout,
-            self.retries,
-        );
+        let Some(session) = tracker.session() else {
+            return;
+        };
+        let (sock, server, timeout, retries) =
+            (&self.socket, self.server, self.timeout, self.retries);
         let (mut sent, mut given_up) = (0, 0);
         self.pending.retain_mut(|(from, count, due, tries)| {
             let still_open = open

@@ -1,4 +1,6 @@
 //! The `tickcast` subcommands.
 
+pub mod check_config;
 pub mod decode;
 pub mod gen;
+pub mod run;

@@ -2,7 +2,8 @@
 
 use super::{Frame, Framing, Source, SourceError};
 use std::time::Duration;
-use subscriber_sdk::net::{BatchReceiver, Endpoint};
+use subscriber_sdk::net::BatchReceiver;
+pub use subscriber_sdk::net::Endpoint;
 
 pub struct MulticastSource {
     rx: BatchReceiver,

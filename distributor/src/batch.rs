@@ -1,0 +1,124 @@
+//! What flows from the feed thread to a shard: batches of normalized records (one input
+//! datagram's worth, or up to capacity), each with its group mask, in reused buffers.
+
+use crate::routing::GroupMask;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use protocol::schema::{Repr, RECORD_SIZE};
+
+/// Records per batch before it is sent even mid-datagram.
+pub const BATCH_RECORDS: usize = 1024;
+
+pub struct Batch {
+    pub records: Vec<[u8; RECORD_SIZE]>,
+    pub masks: Vec<GroupMask>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch {
+            records: Vec::with_capacity(BATCH_RECORDS),
+            masks: Vec::with_capacity(BATCH_RECORDS),
+        }
+    }
+
+    pub fn push(&mut self, m: &Repr, mask: GroupMask) {
+        let mut rec = [0u8; RECORD_SIZE];
+        // A 64-byte buffer always fits a record.
+        let _ = m.emit(&mut rec);
+        self.records.push(rec);
+        self.masks.push(mask);
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.records.len() >= BATCH_RECORDS
+    }
+
+    pub fn clear(&mut self) {
+        self.records.clear();
+        self.masks.clear();
+    }
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::new()
+    }
+}
+
+/// The feed side of one shard's queue: a current batch, the queue and the pool of empty
+/// batches the shard hands back (so steady state allocates nothing).
+pub struct ShardInput {
+    pub shard_mask: GroupMask,
+    current: Box<Batch>,
+    tx: Sender<Box<Batch>>,
+    pool: Receiver<Box<Batch>>,
+}
+
+/// The shard side: the queue and the way back to the pool.
+pub struct ShardQueue {
+    pub rx: Receiver<Box<Batch>>,
+    pub pool: Sender<Box<Batch>>,
+}
+
+pub fn channel(shard_mask: GroupMask, depth: usize) -> (ShardInput, ShardQueue) {
+    let (tx, rx) = crossbeam_channel::bounded(depth);
+    let (ptx, prx) = crossbeam_channel::bounded(depth + 2);
+    for _ in 0..depth + 1 {
+        let _ = ptx.try_send(Box::new(Batch::new()));
+    }
+    (
+        ShardInput {
+            shard_mask,
+            current: Box::new(Batch::new()),
+            tx,
+            pool: prx,
+        },
+        ShardQueue { rx, pool: ptx },
+    )
+}
+
+impl ShardInput {
+    /// Adds a message for the groups in `mask` that this shard owns.
+    #[inline]
+    pub fn push(&mut self, m: &Repr, mask: GroupMask) -> bool {
+        let mine = mask & self.shard_mask;
+        if mine == 0 {
+            return true;
+        }
+        self.current.push(m, mine);
+        if self.current.is_full() {
+            return self.send();
+        }
+        true
+    }
+
+    /// Sends the current batch (blocking while the shard's queue is full); `false` when the
+    /// shard has gone.
+    pub fn send(&mut self) -> bool {
+        if self.current.is_empty() {
+            return true;
+        }
+        let next = self
+            .pool
+            .try_recv()
+            .unwrap_or_else(|_| Box::new(Batch::new()));
+        let full = std::mem::replace(&mut self.current, next);
+        match self.tx.try_send(full) {
+            Ok(()) => true,
+            Err(TrySendError::Full(b)) => self.tx.send(b).is_ok(),
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.tx.len()
+    }
+}

@@ -1,0 +1,226 @@
+//! `tickcast run [--config FILE] [--replay FILE [--speed N|max]] [--quiet] [--print-config]`
+
+use crate::batch;
+use crate::config::Config;
+use crate::counters::{GroupCounters, ShardCounters};
+use crate::metrics::{self, Registry};
+use crate::pipeline::{self, FeedCounters};
+use crate::shard::Shard;
+use anyhow::Result;
+use feedhandler::source::pacing::Speed;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Config file (TOML); default: the embedded default (configs/default.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Replay this pcap/pcapng/BinaryFILE instead of the configured feed; exits when it ends.
+    #[arg(long)]
+    pub replay: Option<PathBuf>,
+    /// Replay speed: "max" or a multiple of the recorded rate.
+    #[arg(long, default_value = "max")]
+    pub speed: String,
+    /// No periodic status line.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the effective config as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+pub fn run(args: Args) -> Result<i32> {
+    let cfg = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tickcast: {e}");
+            return Ok(2);
+        }
+    };
+    if args.print_config {
+        print!("{}", cfg.to_toml());
+        return Ok(0);
+    }
+    let speed: Speed = match args.speed.parse() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tickcast: --speed: {e}");
+            return Ok(2);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+
+    // Shards: queues, sockets and journals first, so that a bad address fails before any feed.
+    let group_counters: Vec<Arc<GroupCounters>> =
+        cfg.groups.iter().map(|_| Arc::default()).collect();
+    let mut shards = Vec::new();
+    let mut inputs = Vec::new();
+    let mut shard_counters = Vec::new();
+    let shard_stop = Arc::new(AtomicBool::new(false));
+    for s in &cfg.shards {
+        let owned: Vec<(usize, crate::config::Group)> = s
+            .groups
+            .iter()
+            .filter_map(|name| cfg.groups.iter().position(|g| &g.name == name))
+            .map(|i| (i, cfg.groups[i].clone()))
+            .collect();
+        let mask = owned.iter().fold(0u64, |m, (i, _)| m | (1 << i));
+        let (input, queue) = batch::channel(mask, cfg.feed.queue_depth);
+        let counters = Arc::new(ShardCounters::default());
+        let shard = match Shard::new(
+            s.core,
+            s.idle,
+            &owned,
+            &cfg.journal,
+            queue,
+            &group_counters,
+            counters.clone(),
+            shard_stop.clone(),
+        ) {
+            Ok(sh) => sh,
+            Err(e) => {
+                eprintln!("tickcast: {e}");
+                return Ok(2);
+            }
+        };
+        shards.push(shard);
+        inputs.push(input);
+        shard_counters.push(counters);
+    }
+    let feed_counters = Arc::new(FeedCounters::default());
+    let registry = Registry {
+        feed: feed_counters.clone(),
+        shards: shard_counters.clone(),
+        groups: cfg
+            .groups
+            .iter()
+            .zip(&group_counters)
+            .map(|(g, c)| (g.name.clone(), g.session.clone(), c.clone()))
+            .collect(),
+    };
+    let metrics_stop = Arc::new(AtomicBool::new(false));
+    let metrics_thread = match cfg.metrics.listen {
+        Some(addr) => match metrics::serve(addr, registry.clone(), metrics_stop.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("tickcast: metrics.listen {addr}: {e}");
+                return Ok(2);
+            }
+        },
+        None => None,
+    };
+
+    // The feed source is opened on its own thread (a live receiver stays on the thread that
+    // made it); the first word back says whether it opened.
+    let replay = args.replay.clone().map(|p| (p, speed));
+    let feed_cfg = cfg.clone();
+    let feed_stop = stop.clone();
+    let fc = feed_counters.clone();
+    let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
+    let feed_thread = std::thread::Builder::new()
+        .name("feed".into())
+        .spawn(move || match pipeline::open_source(&feed_cfg, replay) {
+            Ok((feed, clock)) => {
+                let _ = ready_tx.send(Ok(()));
+                Some(pipeline::run_feed(
+                    feed, clock, &feed_cfg, inputs, feed_stop, fc,
+                ))
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+                None
+            }
+        })?;
+    if let Ok(Err(e)) = ready_rx.recv() {
+        eprintln!("tickcast: {e}");
+        metrics_stop.store(true, Ordering::Relaxed);
+        return Ok(2);
+    }
+    let shard_threads: Vec<_> = shards
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            std::thread::Builder::new()
+                .name(format!("shard-{i}"))
+                .spawn(move || s.run())
+        })
+        .collect::<std::io::Result<_>>()?;
+    let started = Instant::now();
+    tracing::info!(
+        groups = cfg.groups.len(),
+        shards = cfg.shards.len(),
+        "tickcast running"
+    );
+
+    // Status line every few seconds until the feed ends (replay done) or a signal arrives.
+    let mut last = (Instant::now(), 0u64, 0u64);
+    while !feed_thread.is_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+        if !args.quiet && last.0.elapsed() >= Duration::from_secs(5) {
+            let msgs = feed_counters.messages_in.get();
+            let dgrams: u64 = shard_counters.iter().map(|c| c.datagrams_sent.get()).sum();
+            let dt = last.0.elapsed().as_secs_f64();
+            eprintln!(
+                "tickcast: {:.0} msgs/s in, {:.0} datagrams/s out, {} messages, {} sendmmsg calls",
+                (msgs - last.1) as f64 / dt,
+                (dgrams - last.2) as f64 / dt,
+                msgs,
+                shard_counters
+                    .iter()
+                    .map(|c| c.sendmmsg_calls.get())
+                    .sum::<u64>()
+            );
+            last = (Instant::now(), msgs, dgrams);
+        }
+    }
+    let stats = feed_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("feed thread panicked"))?
+        .unwrap_or_default();
+    // The feed closed the shard queues: each shard flushes, sends end of session, syncs.
+    for t in shard_threads {
+        t.join()
+            .map_err(|_| anyhow::anyhow!("shard thread panicked"))?;
+    }
+    metrics_stop.store(true, Ordering::Relaxed);
+    if let Some(t) = metrics_thread {
+        let _ = t.join();
+    }
+
+    let sendmmsg: u64 = shard_counters.iter().map(|c| c.sendmmsg_calls.get()).sum();
+    let datagrams_sent: u64 = shard_counters.iter().map(|c| c.datagrams_sent.get()).sum();
+    let groups: Vec<_> = cfg
+        .groups
+        .iter()
+        .zip(&group_counters)
+        .map(|(g, c)| c.summary(&g.name, &g.session))
+        .collect();
+    let datagrams: u64 = groups.iter().map(|g| g.datagrams).sum();
+    let messages_out: u64 = groups.iter().map(|g| g.messages).sum();
+    let summary = json!({
+        "messages_in": feed_counters.messages_in.get(),
+        "source_messages": stats.messages,
+        "unrouted": feed_counters.unrouted.get(),
+        "messages_out": messages_out,
+        "datagrams": datagrams,
+        "datagrams_sent": datagrams_sent,
+        "sendmmsg_calls": sendmmsg,
+        "msgs_per_datagram": if datagrams > 0 { messages_out as f64 / datagrams as f64 } else { 0.0 },
+        "datagrams_per_sendmmsg": if sendmmsg > 0 { datagrams_sent as f64 / sendmmsg as f64 } else { 0.0 },
+        "partial_sends": shard_counters.iter().map(|c| c.partial_sends.get()).sum::<u64>(),
+        "send_errors": shard_counters.iter().map(|c| c.errors.get()).sum::<u64>(),
+        "malformed": stats.malformed,
+        "upstream_gaps": stats.gaps,
+        "seconds": started.elapsed().as_secs_f64(),
+        "groups": groups,
+    });
+    println!("{summary}");
+    Ok(0)
+}

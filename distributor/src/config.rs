@@ -1,0 +1,558 @@
+//! The distributor's configuration: TOML, every key documented in docs/CONFIG.md. Unknown keys
+//! and bad values are errors of one line that names the key.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+
+/// The embedded default: `tickcast run` with no arguments.
+pub const DEFAULT_TOML: &str = include_str!("../../configs/default.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub feed: Feed,
+    #[serde(rename = "shard")]
+    pub shards: Vec<Shard>,
+    #[serde(rename = "group")]
+    pub groups: Vec<Group>,
+    #[serde(default)]
+    pub journal: Journal,
+    #[serde(default)]
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Generator,
+    Multicast,
+    Pcap,
+    Binaryfile,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feed {
+    pub source: SourceKind,
+    /// generator: messages per second (0 = as fast as possible).
+    #[serde(default = "d_rate")]
+    pub rate: u64,
+    /// generator: instruments.
+    #[serde(default = "d_instruments")]
+    pub instruments: u16,
+    /// generator: seed.
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+    /// generator: stop after this many messages (0 = run until stopped).
+    #[serde(default)]
+    pub messages: u64,
+    /// multicast: the exchange's group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<SocketAddrV4>,
+    /// multicast: interface to join on.
+    #[serde(default = "d_loopback")]
+    pub interface: Ipv4Addr,
+    /// multicast: source-specific join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_address: Option<Ipv4Addr>,
+    /// multicast: SO_RCVBUF bytes.
+    #[serde(default = "d_rcvbuf")]
+    pub rcvbuf: usize,
+    /// multicast: the exchange's re-request server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerequest: Option<SocketAddrV4>,
+    /// multicast: re-request timeout.
+    #[serde(default = "d_rerequest_timeout")]
+    pub rerequest_timeout_ms: u64,
+    /// pcap / binaryfile: the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// pcap / binaryfile: "max", or a multiple of the recorded rate.
+    #[serde(default = "d_speed")]
+    pub speed: String,
+    /// Session date of ITCH times (YYYY-MM-DD); default: pcap frame time, file name, today.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// pcap: keep only this destination group / port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_group: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_port: Option<u16>,
+    /// Input batches each shard's queue holds.
+    #[serde(default = "d_queue")]
+    pub queue_depth: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Idle {
+    Spin,
+    Yield,
+    Park,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shard {
+    /// Core the shard's thread is pinned to.
+    pub core: usize,
+    pub groups: Vec<String>,
+    #[serde(default = "d_idle")]
+    pub idle: Idle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Content {
+    All,
+    Trades,
+    Top,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    /// MoldUDP64 session, at most 10 characters.
+    pub session: String,
+    /// Instrument selection; with none of the three the group carries every instrument.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symbols: Vec<String>,
+    /// Inclusive symbol prefix ranges such as "A-M".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub symbol_ranges: Vec<String>,
+    /// "K/N": instruments whose id hashes to K modulo N.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    #[serde(default = "d_content")]
+    pub content: Content,
+    pub feed_a: SocketAddrV4,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_b: Option<SocketAddrV4>,
+    pub interface: Ipv4Addr,
+    /// Interface for feed B when it differs from `interface`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface_b: Option<Ipv4Addr>,
+    #[serde(default = "d_ttl")]
+    pub ttl: u32,
+    #[serde(default)]
+    pub multicast_loop: bool,
+    /// Unicast destinations that get every datagram too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<SocketAddrV4>,
+    #[serde(default = "d_max_payload")]
+    pub max_payload: usize,
+    #[serde(default = "d_max_delay")]
+    pub max_delay_us: u64,
+    #[serde(default = "d_heartbeat")]
+    pub heartbeat_ms: u64,
+    /// The group's re-request server address.
+    pub retransmit: SocketAddrV4,
+    /// Most messages one request can draw.
+    #[serde(default = "d_retransmit_cap")]
+    pub retransmit_cap: u16,
+    /// Requests per second allowed per source address.
+    #[serde(default = "d_retransmit_rate")]
+    pub retransmit_rate: u32,
+    /// Source subnets allowed to request ("A.B.C.D/N").
+    #[serde(default = "d_allow")]
+    pub retransmit_allow: Vec<String>,
+    /// Messages kept in memory for retransmission (older ones come from the journal).
+    #[serde(default = "d_ring")]
+    pub ring: usize,
+    /// SO_SNDBUF bytes.
+    #[serde(default = "d_sndbuf")]
+    pub sndbuf: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// Leave it to the kernel (survives a process crash, not a power loss).
+    None,
+    /// fsync at most every `fsync_interval_ms`.
+    Interval,
+    /// fsync after every flush, before the datagram is sent.
+    Always,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Journal {
+    #[serde(default = "d_journal_dir")]
+    pub dir: PathBuf,
+    #[serde(default = "d_fsync")]
+    pub fsync: Fsync,
+    #[serde(default = "d_fsync_interval")]
+    pub fsync_interval_ms: u64,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Journal {
+            dir: d_journal_dir(),
+            fsync: d_fsync(),
+            fsync_interval_ms: d_fsync_interval(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Prometheus endpoint `ADDR:PORT`; absent = off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+fn d_rate() -> u64 {
+    20_000
+}
+fn d_instruments() -> u16 {
+    100
+}
+fn d_seed() -> u64 {
+    1
+}
+fn d_loopback() -> Ipv4Addr {
+    Ipv4Addr::LOCALHOST
+}
+fn d_rcvbuf() -> usize {
+    8 << 20
+}
+fn d_rerequest_timeout() -> u64 {
+    250
+}
+fn d_speed() -> String {
+    "max".into()
+}
+fn d_queue() -> usize {
+    1024
+}
+fn d_idle() -> Idle {
+    Idle::Park
+}
+fn d_content() -> Content {
+    Content::All
+}
+fn d_ttl() -> u32 {
+    1
+}
+fn d_max_payload() -> usize {
+    protocol::moldudp64::DEFAULT_MAX_PAYLOAD
+}
+fn d_max_delay() -> u64 {
+    100
+}
+fn d_heartbeat() -> u64 {
+    1000
+}
+fn d_retransmit_cap() -> u16 {
+    1000
+}
+fn d_retransmit_rate() -> u32 {
+    200
+}
+fn d_allow() -> Vec<String> {
+    vec!["127.0.0.0/8".into()]
+}
+fn d_ring() -> usize {
+    1 << 18
+}
+fn d_sndbuf() -> usize {
+    4 << 20
+}
+fn d_journal_dir() -> PathBuf {
+    PathBuf::from("tickcast-journal")
+}
+fn d_fsync() -> Fsync {
+    Fsync::None
+}
+fn d_fsync_interval() -> u64 {
+    100
+}
+
+/// An IPv4 subnet `A.B.C.D/N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subnet {
+    pub addr: u32,
+    pub mask: u32,
+}
+
+impl Subnet {
+    pub fn parse(s: &str) -> Result<Subnet, String> {
+        let (a, n) = s.split_once('/').unwrap_or((s, "32"));
+        let addr: Ipv4Addr = a.parse().map_err(|_| format!("{s:?} is not A.B.C.D/N"))?;
+        let n: u32 = n
+            .parse()
+            .ok()
+            .filter(|n| *n <= 32)
+            .ok_or_else(|| format!("{s:?}: prefix length must be 0..=32"))?;
+        let mask = if n == 0 { 0 } else { u32::MAX << (32 - n) };
+        Ok(Subnet {
+            addr: u32::from(addr) & mask,
+            mask,
+        })
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask == self.addr
+    }
+}
+
+/// A parsed `partition = "K/N"`.
+pub fn parse_partition(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s:?} must be \"K/N\" with 0 <= K < N");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (u32, u32) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || k >= n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// A parsed symbol range "A-M" (inclusive on prefixes).
+pub fn parse_range(s: &str) -> Result<(String, String), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?} must be \"FROM-TO\", e.g. \"A-M\""))?;
+    let (a, b) = (a.trim().to_string(), b.trim().to_string());
+    if a.is_empty() || b.is_empty() || a > b {
+        return Err(format!(
+            "{s:?}: FROM and TO must be non-empty with FROM <= TO"
+        ));
+    }
+    Ok((a, b))
+}
+
+impl Config {
+    /// Parses and validates; the error is one line naming the key.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let msg = e.message().lines().next().unwrap_or("invalid").to_string();
+            match e.span() {
+                Some(span) => {
+                    let start = span.start.min(text.len());
+                    let line_no = text[..start].matches('\n').count() + 1;
+                    let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+                    format!("{origin}:{line_no}: {msg} (at `{line}`)")
+                }
+                None => format!("{origin}: {msg}"),
+            }
+        })?;
+        cfg.validate().map_err(|e| format!("{origin}: {e}"))?;
+        Ok(cfg)
+    }
+
+    pub fn load(path: Option<&std::path::Path>) -> Result<Config, String> {
+        match path {
+            None => Config::parse(DEFAULT_TOML, "embedded default config"),
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                Config::parse(&text, &p.display().to_string())
+            }
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+
+    /// Checks the values the types cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        let f = &self.feed;
+        match f.source {
+            SourceKind::Multicast if f.group.is_none() => {
+                return Err("feed.group: required when feed.source = \"multicast\"".into())
+            }
+            SourceKind::Pcap | SourceKind::Binaryfile if f.path.is_none() => {
+                return Err(
+                    format!("feed.path: required when feed.source = \"{:?}\"", f.source)
+                        .to_lowercase(),
+                )
+            }
+            _ => {}
+        }
+        if f.speed
+            .parse::<feedhandler::source::pacing::Speed>()
+            .is_err()
+        {
+            return Err(format!(
+                "feed.speed: {:?} is not \"max\" or a positive number",
+                f.speed
+            ));
+        }
+        if let Some(d) = &f.date {
+            if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
+                return Err(format!("feed.date: {d:?} is not YYYY-MM-DD"));
+            }
+        }
+        if f.queue_depth == 0 {
+            return Err("feed.queue_depth: must be at least 1".into());
+        }
+        if f.instruments == 0 {
+            return Err("feed.instruments: must be at least 1".into());
+        }
+        if self.groups.is_empty() {
+            return Err("group: at least one [[group]] is required".into());
+        }
+        if self.groups.len() > 64 {
+            return Err("group: at most 64 groups".into());
+        }
+        let mut names = BTreeSet::new();
+        let mut sessions = BTreeSet::new();
+        let mut retransmit_owner: BTreeMap<SocketAddrV4, usize> = BTreeMap::new();
+        let shard_of = |name: &str| {
+            self.shards
+                .iter()
+                .position(|s| s.groups.iter().any(|g| g == name))
+        };
+        for (i, g) in self.groups.iter().enumerate() {
+            let at = |key: &str| format!("group[{i}] ({}).{key}", g.name);
+            if g.name.is_empty() {
+                return Err(format!("group[{i}].name: must not be empty"));
+            }
+            if !names.insert(g.name.as_str()) {
+                return Err(format!("{}: duplicate group name", at("name")));
+            }
+            if protocol::Session::new(&g.session).is_err() {
+                return Err(format!(
+                    "{}: {:?} must be 1 to 10 printable ASCII characters",
+                    at("session"),
+                    g.session
+                ));
+            }
+            if g.session.is_empty() || !sessions.insert(g.session.as_str()) {
+                return Err(format!(
+                    "{}: {:?} is empty or used by another group",
+                    at("session"),
+                    g.session
+                ));
+            }
+            for r in &g.symbol_ranges {
+                parse_range(r).map_err(|e| format!("{}: {e}", at("symbol_ranges")))?;
+            }
+            if let Some(p) = &g.partition {
+                parse_partition(p).map_err(|e| format!("{}: {e}", at("partition")))?;
+            }
+            let min = protocol::moldudp64::HEADER_LEN + 2 + protocol::schema::RECORD_SIZE;
+            if g.max_payload < min || g.max_payload > 65507 {
+                return Err(format!(
+                    "{}: {} must be between {min} and 65507",
+                    at("max_payload"),
+                    g.max_payload
+                ));
+            }
+            if g.heartbeat_ms == 0 {
+                return Err(format!("{}: must be at least 1", at("heartbeat_ms")));
+            }
+            if g.ttl == 0 || g.ttl > 255 {
+                return Err(format!("{}: {} must be 1..=255", at("ttl"), g.ttl));
+            }
+            if !g.feed_a.ip().is_multicast() && g.feed_a.port() == 0 {
+                return Err(format!("{}: port must not be 0", at("feed_a")));
+            }
+            if g.retransmit_cap == 0 {
+                return Err(format!("{}: must be at least 1", at("retransmit_cap")));
+            }
+            if g.ring == 0 {
+                return Err(format!("{}: must be at least 1", at("ring")));
+            }
+            for s in &g.retransmit_allow {
+                Subnet::parse(s).map_err(|e| format!("{}: {e}", at("retransmit_allow")))?;
+            }
+            let Some(shard) = shard_of(&g.name) else {
+                return Err(format!("{}: group is in no [[shard]]", at("name")));
+            };
+            if let Some(&other) = retransmit_owner.get(&g.retransmit) {
+                if other != shard {
+                    return Err(format!(
+                        "{}: {} is served by another shard",
+                        at("retransmit"),
+                        g.retransmit
+                    ));
+                }
+            }
+            retransmit_owner.insert(g.retransmit, shard);
+        }
+        if self.shards.is_empty() {
+            return Err("shard: at least one [[shard]] is required".into());
+        }
+        let cores = core_affinity::get_core_ids().map_or(usize::MAX, |c| c.len());
+        let mut seen = BTreeSet::new();
+        for (i, s) in self.shards.iter().enumerate() {
+            if cores != usize::MAX && s.core >= cores.max(1) && cores > 0 {
+                // Pinning will fail; say so here rather than at run time.
+                tracing::warn!("shard[{i}].core: core {} does not exist on this machine ({cores} cores); the shard will not be pinned", s.core);
+            }
+            for g in &s.groups {
+                if !names.contains(g.as_str()) {
+                    return Err(format!("shard[{i}].groups: {g:?} is not a [[group]] name"));
+                }
+                if !seen.insert(g.as_str()) {
+                    return Err(format!(
+                        "shard[{i}].groups: {g:?} is already in another shard"
+                    ));
+                }
+            }
+        }
+        if self.journal.fsync == Fsync::Interval && self.journal.fsync_interval_ms == 0 {
+            return Err("journal.fsync_interval_ms: must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::load(None).unwrap();
+        assert!(c.groups.len() >= 2);
+        assert!(c
+            .groups
+            .iter()
+            .all(|g| g.feed_b.is_some() && g.multicast_loop));
+        // Round trip through --print-config.
+        assert_eq!(Config::parse(&c.to_toml(), "printed").unwrap(), c);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let bad_key = DEFAULT_TOML.replacen("[journal]", "[journal]\nfsinc = \"none\"", 1);
+        let e = Config::parse(&bad_key, "t.toml").unwrap_err();
+        assert!(e.contains("fsinc") && !e.contains('\n'), "{e}");
+        let bad_val = DEFAULT_TOML.replacen("max_payload = 1472", "max_payload = 10", 1);
+        let e = Config::parse(&bad_val, "t.toml").unwrap_err();
+        assert!(e.contains("max_payload"), "{e}");
+        let bad_session =
+            DEFAULT_TOML.replacen("session = \"TCAST0001\"", "session = \"WAYTOOLONGNAME\"", 1);
+        let e = Config::parse(&bad_session, "t.toml").unwrap_err();
+        assert!(e.contains("session"), "{e}");
+        let bad_addr =
+            DEFAULT_TOML.replacen("feed_a = \"239.192.10.1:31001\"", "feed_a = \"nowhere\"", 1);
+        let e = Config::parse(&bad_addr, "t.toml").unwrap_err();
+        assert!(e.contains("feed_a") && !e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn subnets_and_partitions() {
+        let s = Subnet::parse("10.1.0.0/16").unwrap();
+        assert!(s.contains(Ipv4Addr::new(10, 1, 200, 3)));
+        assert!(!s.contains(Ipv4Addr::new(10, 2, 0, 1)));
+        assert!(Subnet::parse("0.0.0.0/0")
+            .unwrap()
+            .contains(Ipv4Addr::new(1, 2, 3, 4)));
+        assert_eq!(parse_partition("1/4"), Ok((1, 4)));
+        assert!(parse_partition("4/4").is_err());
+        assert!(parse_range("M-A").is_err());
+    }
+}

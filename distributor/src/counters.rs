@@ -1,0 +1,89 @@
+//! Counters anyone can read while the shards run (metrics, status line, summary). Each is
+//! written by one thread only.
+
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A single-writer counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        // Single writer: a load and a store are enough and cheaper than an atomic RMW.
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct GroupCounters {
+    pub messages: Counter,
+    pub datagrams: Counter,
+    pub bytes: Counter,
+    pub heartbeats: Counter,
+    pub last_seq: Counter,
+    pub retransmit_requests: Counter,
+    pub retransmit_messages: Counter,
+    pub retransmit_datagrams: Counter,
+    pub retransmit_denied: Counter,
+    pub retransmit_rate_limited: Counter,
+    pub retransmit_unanswerable: Counter,
+    pub errors: Counter,
+}
+
+#[derive(Debug, Default)]
+pub struct ShardCounters {
+    pub messages_in: Counter,
+    pub batches_in: Counter,
+    pub sendmmsg_calls: Counter,
+    pub datagrams_sent: Counter,
+    pub partial_sends: Counter,
+    pub eagain_waits: Counter,
+    pub errors: Counter,
+    pub queue_depth: Counter,
+}
+
+/// A group's figures for the summary line and metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupSummary {
+    pub name: String,
+    pub session: String,
+    pub messages: u64,
+    pub datagrams: u64,
+    pub last_seq: u64,
+    pub bytes: u64,
+    pub heartbeats: u64,
+    pub retransmit_requests: u64,
+    pub retransmit_messages: u64,
+    pub retransmit_denied: u64,
+    pub retransmit_rate_limited: u64,
+    pub errors: u64,
+}
+
+impl GroupCounters {
+    pub fn summary(&self, name: &str, session: &str) -> GroupSummary {
+        GroupSummary {
+            name: name.to_string(),
+            session: session.to_string(),
+            messages: self.messages.get(),
+            datagrams: self.datagrams.get(),
+            last_seq: self.last_seq.get(),
+            bytes: self.bytes.get(),
+            heartbeats: self.heartbeats.get(),
+            retransmit_requests: self.retransmit_requests.get(),
+            retransmit_messages: self.retransmit_messages.get(),
+            retransmit_denied: self.retransmit_denied.get(),
+            retransmit_rate_limited: self.retransmit_rate_limited.get(),
+            errors: self.errors.get(),
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Prometheus text exposition over HTTP: the shard, group and feed counters, queue depths and
+//! retransmissions served. A plain blocking responder on its own thread: scrapes are rare.
+
+use crate::counters::{GroupCounters, ShardCounters};
+use crate::pipeline::FeedCounters;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the endpoint reports.
+#[derive(Clone)]
+pub struct Registry {
+    pub feed: Arc<FeedCounters>,
+    pub shards: Vec<Arc<ShardCounters>>,
+    /// (name, session, counters)
+    pub groups: Vec<(String, String, Arc<GroupCounters>)>,
+}
+
+impl Registry {
+    pub fn render(&self) -> String {
+        let mut s = String::with_capacity(4096);
+        let mut metric = |name: &str, help: &str, kind: &str, rows: Vec<(String, u64)>| {
+            let _ = writeln!(
+                s,
+                "# HELP tickcast_{name} {help}\n# TYPE tickcast_{name} {kind}"
+            );
+            for (labels, v) in rows {
+                let _ = writeln!(s, "tickcast_{name}{labels} {v}");
+            }
+        };
+        let f = &self.feed;
+        metric(
+            "feed_frames_total",
+            "Input datagrams or chunks read.",
+            "counter",
+            vec![(String::new(), f.frames.get())],
+        );
+        metric(
+            "feed_source_messages_total",
+            "Exchange messages decoded.",
+            "counter",
+            vec![(String::new(), f.source_messages.get())],
+        );
+        metric(
+            "feed_messages_total",
+            "Normalized messages produced.",
+            "counter",
+            vec![(String::new(), f.messages_in.get())],
+        );
+        metric(
+            "feed_unrouted_total",
+            "Normalized messages no group takes.",
+            "counter",
+            vec![(String::new(), f.unrouted.get())],
+        );
+        let shard = |get: fn(&ShardCounters) -> u64| {
+            self.shards
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("{{shard=\"{i}\"}}"), get(c)))
+                .collect::<Vec<_>>()
+        };
+        metric(
+            "shard_messages_in_total",
+            "Messages taken from the input queue.",
+            "counter",
+            shard(|c| c.messages_in.get()),
+        );
+        metric(
+            "shard_sendmmsg_calls_total",
+            "sendmmsg system calls.",
+            "counter",
+            shard(|c| c.sendmmsg_calls.get()),
+        );
+        metric(
+            "shard_datagrams_sent_total",
+            "Datagrams the kernel accepted (all destinations).",
+            "counter",
+            shard(|c| c.datagrams_sent.get()),
+        );
+        metric(
+            "shard_partial_sends_total",
+            "sendmmsg calls that took only part of the batch.",
+            "counter",
+            shard(|c| c.partial_sends.get()),
+        );
+        metric(
+            "shard_eagain_waits_total",
+            "Waits for a full socket buffer.",
+            "counter",
+            shard(|c| c.eagain_waits.get()),
+        );
+        metric(
+            "shard_send_errors_total",
+            "Datagrams the kernel refused.",
+            "counter",
+            shard(|c| c.errors.get()),
+        );
+        metric(
+            "shard_queue_depth",
+            "Batches waiting in the shard's input queue.",
+            "gauge",
+            shard(|c| c.queue_depth.get()),
+        );
+        let group = |get: fn(&GroupCounters) -> u64| {
+            self.groups
+                .iter()
+                .map(|(n, sess, c)| (format!("{{group=\"{n}\",session=\"{sess}\"}}"), get(c)))
+                .collect::<Vec<_>>()
+        };
+        metric(
+            "group_messages_total",
+            "Messages sequenced.",
+            "counter",
+            group(|c| c.messages.get()),
+        );
+        metric(
+            "group_datagrams_total",
+            "Datagrams built (each sent to every destination).",
+            "counter",
+            group(|c| c.datagrams.get()),
+        );
+        metric(
+            "group_bytes_total",
+            "Datagram bytes built.",
+            "counter",
+            group(|c| c.bytes.get()),
+        );
+        metric(
+            "group_heartbeats_total",
+            "Heartbeats sent.",
+            "counter",
+            group(|c| c.heartbeats.get()),
+        );
+        metric(
+            "group_last_sequence",
+            "Last sequence number used.",
+            "gauge",
+            group(|c| c.last_seq.get()),
+        );
+        metric(
+            "group_retransmit_requests_total",
+            "Re-requests received.",
+            "counter",
+            group(|c| c.retransmit_requests.get()),
+        );
+        metric(
+            "group_retransmit_messages_total",
+            "Messages retransmitted.",
+            "counter",
+            group(|c| c.retransmit_messages.get()),
+        );
+        metric(
+            "group_retransmit_denied_total",
+            "Re-requests from outside the allowed subnets.",
+            "counter",
+            group(|c| c.retransmit_denied.get()),
+        );
+        metric(
+            "group_retransmit_rate_limited_total",
+            "Re-requests over the per-source rate.",
+            "counter",
+            group(|c| c.retransmit_rate_limited.get()),
+        );
+        metric(
+            "group_errors_total",
+            "Journal or append errors.",
+            "counter",
+            group(|c| c.errors.get()),
+        );
+        s
+    }
+}
+
+/// Serves `GET /metrics` on `addr` until `stop` is set.
+pub fn serve(
+    addr: SocketAddr,
+    registry: Registry,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let listener = TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(std::thread::Builder::new().name("metrics".into()).spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut conn, _)) => {
+                    let _ = conn.set_nonblocking(false);
+                    let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+                    let mut req = [0u8; 1024];
+                    let n = conn.read(&mut req).unwrap_or(0);
+                    let ok = req[..n].starts_with(b"GET /metrics") || req[..n].starts_with(b"GET / ");
+                    let (status, body) = if ok { ("200 OK", registry.render()) } else { ("404 Not Found", String::from("not found\n")) };
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    })?)
+}

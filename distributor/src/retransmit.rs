@@ -1,0 +1,122 @@
+//! Retransmission: an in-memory ring of each group's recent records, and the guards of the
+//! re-request server (allowed subnets, a token bucket per source).
+
+use crate::config::Subnet;
+use protocol::schema::RECORD_SIZE;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Instant;
+
+/// The last `capacity` records of a group by sequence number.
+pub struct Ring {
+    slots: Vec<[u8; RECORD_SIZE]>,
+    /// Sequence of the next record pushed.
+    next: u64,
+    /// Oldest sequence held.
+    first: u64,
+}
+
+impl Ring {
+    pub fn new(capacity: usize, next: u64) -> Ring {
+        Ring {
+            slots: vec![[0u8; RECORD_SIZE]; capacity.max(1)],
+            next,
+            first: next,
+        }
+    }
+
+    #[inline]
+    pub fn push(&mut self, rec: &[u8; RECORD_SIZE]) {
+        let cap = self.slots.len() as u64;
+        self.slots[(self.next % cap) as usize] = *rec;
+        self.next += 1;
+        if self.next - self.first > cap {
+            self.first = self.next - cap;
+        }
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&[u8; RECORD_SIZE]> {
+        if seq < self.first || seq >= self.next {
+            return None;
+        }
+        Some(&self.slots[(seq % self.slots.len() as u64) as usize])
+    }
+}
+
+/// Why a request got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Denied,
+    RateLimited,
+}
+
+/// Source checks for one re-request server.
+pub struct Guard {
+    allow: Vec<Subnet>,
+    rate: f64,
+    buckets: HashMap<Ipv4Addr, (f64, Instant)>,
+}
+
+/// Sources tracked at most; beyond it the table starts over (a spoofing flood cannot grow it).
+const MAX_SOURCES: usize = 4096;
+
+impl Guard {
+    pub fn new(allow: Vec<Subnet>, rate_per_s: u32) -> Guard {
+        Guard {
+            allow,
+            rate: f64::from(rate_per_s.max(1)),
+            buckets: HashMap::with_capacity(64),
+        }
+    }
+
+    pub fn check(&mut self, src: Ipv4Addr, now: Instant) -> Result<(), Refusal> {
+        if !self.allow.iter().any(|s| s.contains(src)) {
+            return Err(Refusal::Denied);
+        }
+        if self.buckets.len() >= MAX_SOURCES && !self.buckets.contains_key(&src) {
+            self.buckets.clear();
+        }
+        // Burst of one second's worth, refilled continuously.
+        let (tokens, last) = self.buckets.entry(src).or_insert((self.rate, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.rate);
+        *last = now;
+        if *tokens < 1.0 {
+            return Err(Refusal::RateLimited);
+        }
+        *tokens -= 1.0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_keeps_the_last_records() {
+        let mut r = Ring::new(4, 1);
+        for i in 1..=6u8 {
+            r.push(&[i; RECORD_SIZE]);
+        }
+        assert!(r.get(2).is_none());
+        assert_eq!(r.get(3).unwrap()[0], 3);
+        assert_eq!(r.get(6).unwrap()[0], 6);
+        assert!(r.get(7).is_none());
+    }
+
+    #[test]
+    fn guard_denies_and_limits() {
+        let mut g = Guard::new(vec![Subnet::parse("127.0.0.0/8").unwrap()], 5);
+        let now = Instant::now();
+        assert_eq!(
+            g.check(Ipv4Addr::new(10, 0, 0, 1), now),
+            Err(Refusal::Denied)
+        );
+        let lo = Ipv4Addr::LOCALHOST;
+        let ok = (0..20).filter(|_| g.check(lo, now).is_ok()).count();
+        assert_eq!(ok, 5);
+        assert!(g
+            .check(lo, now + std::time::Duration::from_millis(400))
+            .is_ok());
+    }
+}

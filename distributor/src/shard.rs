@@ -1,0 +1,612 @@
+//! A shard: one thread pinned to one core, owning a disjoint set of groups. Its duty cycle
+//! drains the input queue into per-group datagrams, flushes them by the rules (full, max delay,
+//! input drained, heartbeat when idle), answers re-requests, and hands everything ready — all
+//! groups, feeds A and B, unicast destinations, retransmissions — to the kernel in one sendmmsg.
+
+use crate::batch::ShardQueue;
+use crate::config::{Group, Idle, Journal as JournalCfg, Subnet};
+use crate::counters::{GroupCounters, ShardCounters};
+use crate::journal::Journal;
+use crate::retransmit::{Guard, Refusal, Ring};
+use crate::sys::{MmsgSender, OutDatagram};
+use crossbeam_channel::{RecvTimeoutError, TryRecvError};
+use feedhandler::ratelog::RateLimited;
+use feedhandler::warn_limited;
+use protocol::moldudp64::{self, PacketBuilder, Request, Session};
+use protocol::schema::RECORD_SIZE;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Datagrams the outbox holds before it must be sent mid-cycle.
+const OUTBOX_DATAGRAMS: usize = 512;
+/// Re-requests read per duty cycle, so a flood cannot starve the feed.
+const REQUESTS_PER_CYCLE: usize = 64;
+/// End-of-session packets sent at shutdown, spaced out.
+const END_OF_SESSION_REPEATS: usize = 3;
+
+struct GroupState {
+    name: String,
+    session: Session,
+    builder: PacketBuilder<Vec<u8>>,
+    first_append: Option<Instant>,
+    last_sent: Instant,
+    /// (destination, socket index)
+    dests: Vec<(SocketAddrV4, u16)>,
+    ring: Ring,
+    journal: Journal,
+    guard: Guard,
+    cap: u16,
+    max_delay: Duration,
+    heartbeat: Duration,
+    counters: Arc<GroupCounters>,
+}
+
+/// A re-request server socket and the groups (by session) it answers for.
+struct RtxServer {
+    udp: std::net::UdpSocket,
+    /// Index of its fd in the send list: answers leave from the server's own address.
+    socket: usize,
+    groups: Vec<usize>,
+}
+
+/// Datagrams ready to send: bytes in one arena, entries pointing into it.
+struct Outbox {
+    arena: Vec<u8>,
+    used: usize,
+    out: Vec<OutDatagram>,
+    max_payload: usize,
+}
+
+impl Outbox {
+    fn room(&self) -> bool {
+        self.used + self.max_payload <= self.arena.len()
+            && self.out.len() + 8 <= self.out.capacity()
+    }
+}
+
+/// What the shard hands back when it stops.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShardReport {
+    pub pinned: bool,
+}
+
+pub struct Shard {
+    core: usize,
+    idle: Idle,
+    groups: Vec<GroupState>,
+    /// Local group index by global group index.
+    local: [u8; 64],
+    /// Kept open for the fds below.
+    _sockets: Vec<Socket>,
+    fds: Vec<RawFd>,
+    rtx: Vec<RtxServer>,
+    outbox: Outbox,
+    sender: MmsgSender,
+    queue: ShardQueue,
+    counters: Arc<ShardCounters>,
+    stop: Arc<AtomicBool>,
+    send_errors: RateLimited,
+    rtx_log: RateLimited,
+}
+
+fn send_socket(
+    interface: Ipv4Addr,
+    ttl: u32,
+    multicast_loop: bool,
+    sndbuf: usize,
+) -> std::io::Result<Socket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_nonblocking(true)?;
+    s.set_multicast_if_v4(&interface)?;
+    s.set_multicast_ttl_v4(ttl)?;
+    s.set_multicast_loop_v4(multicast_loop)?;
+    if sndbuf > 0 {
+        // The kernel caps it at net.core.wmem_max; not an error.
+        let _ = s.set_send_buffer_size(sndbuf);
+    }
+    Ok(s)
+}
+
+impl Shard {
+    /// Opens sockets and journals for `groups` (global index, config). Errors name the group.
+    pub fn new(
+        core: usize,
+        idle: Idle,
+        groups: &[(usize, Group)],
+        journal: &JournalCfg,
+        queue: ShardQueue,
+        group_counters: &[Arc<GroupCounters>],
+        counters: Arc<ShardCounters>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Shard, String> {
+        let mut sockets: Vec<Socket> = Vec::new();
+        let mut keys: Vec<(Ipv4Addr, u32, bool, usize)> = Vec::new();
+        let mut socket_for = |key: (Ipv4Addr, u32, bool, usize)| -> Result<u16, String> {
+            if let Some(i) = keys.iter().position(|k| *k == key) {
+                return Ok(i as u16);
+            }
+            let s = send_socket(key.0, key.1, key.2, key.3)
+                .map_err(|e| format!("send socket on interface {}: {e}", key.0))?;
+            sockets.push(s);
+            keys.push(key);
+            Ok((sockets.len() - 1) as u16)
+        };
+        let mut states = Vec::new();
+        let mut local = [u8::MAX; 64];
+        let mut max_payload = 0;
+        for (li, (gi, g)) in groups.iter().enumerate() {
+            let at = |e: String| format!("group {}: {e}", g.name);
+            let session = Session::new(&g.session).map_err(|e| at(e.to_string()))?;
+            let a = socket_for((g.interface, g.ttl, g.multicast_loop, g.sndbuf)).map_err(at)?;
+            let mut dests = vec![(g.feed_a, a)];
+            if let Some(b) = g.feed_b {
+                let s = socket_for((
+                    g.interface_b.unwrap_or(g.interface),
+                    g.ttl,
+                    g.multicast_loop,
+                    g.sndbuf,
+                ))
+                .map_err(at)?;
+                dests.push((b, s));
+            }
+            for d in &g.destinations {
+                dests.push((*d, a));
+            }
+            let (journal, warning) = Journal::open(
+                &journal.dir,
+                &session,
+                journal.fsync,
+                Duration::from_millis(journal.fsync_interval_ms),
+            )
+            .map_err(|e| at(format!("journal: {e}")))?;
+            if let Some(w) = warning {
+                tracing::warn!("{w}");
+            }
+            let next = journal.next_seq();
+            let allow = g
+                .retransmit_allow
+                .iter()
+                .filter_map(|s| Subnet::parse(s).ok())
+                .collect();
+            let builder =
+                PacketBuilder::new(vec![0u8; g.max_payload], g.max_payload, &session, next)
+                    .map_err(|e| at(e.to_string()))?;
+            let counters = group_counters[*gi].clone();
+            counters.last_seq.set(next - 1);
+            if next > 1 {
+                tracing::info!(group = %g.name, next_seq = next, "resuming session from the journal");
+            }
+            max_payload = max_payload.max(g.max_payload);
+            local[*gi] = li as u8;
+            states.push(GroupState {
+                name: g.name.clone(),
+                session,
+                builder,
+                first_append: None,
+                last_sent: Instant::now(),
+                dests,
+                ring: Ring::new(g.ring, next),
+                journal,
+                guard: Guard::new(allow, g.retransmit_rate),
+                cap: g.retransmit_cap,
+                max_delay: Duration::from_micros(g.max_delay_us),
+                heartbeat: Duration::from_millis(g.heartbeat_ms),
+                counters,
+            });
+        }
+        // Re-request servers: one socket per address; groups sharing it are told apart by session.
+        let mut rtx: Vec<RtxServer> = Vec::new();
+        let mut rtx_addrs: Vec<SocketAddrV4> = Vec::new();
+        for (li, (_, g)) in groups.iter().enumerate() {
+            if let Some(i) = rtx_addrs.iter().position(|a| *a == g.retransmit) {
+                rtx[i].groups.push(li);
+                continue;
+            }
+            let udp = std::net::UdpSocket::bind(g.retransmit)
+                .and_then(|s| s.set_nonblocking(true).map(|_| s))
+                .map_err(|e| format!("group {}: retransmit {}: {e}", g.name, g.retransmit))?;
+            rtx_addrs.push(g.retransmit);
+            rtx.push(RtxServer {
+                udp,
+                socket: 0,
+                groups: vec![li],
+            });
+        }
+        let mut fds: Vec<RawFd> = sockets.iter().map(|s| s.as_raw_fd()).collect();
+        for r in &mut rtx {
+            r.socket = fds.len();
+            fds.push(r.udp.as_raw_fd());
+        }
+        let max_dests = states.iter().map(|g| g.dests.len()).max().unwrap_or(1);
+        Ok(Shard {
+            core,
+            idle,
+            groups: states,
+            local,
+            _sockets: sockets,
+            fds,
+            rtx,
+            outbox: Outbox {
+                arena: vec![0u8; OUTBOX_DATAGRAMS * max_payload.max(64)],
+                used: 0,
+                out: Vec::with_capacity(OUTBOX_DATAGRAMS * max_dests + 16),
+                max_payload: max_payload.max(64),
+            },
+            sender: MmsgSender::new(),
+            queue,
+            counters,
+            stop,
+            send_errors: RateLimited::default(),
+            rtx_log: RateLimited::default(),
+        })
+    }
+
+    /// The retransmit server addresses actually bound (port 0 resolved).
+    pub fn retransmit_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.rtx
+            .iter()
+            .filter_map(|r| r.udp.local_addr().ok())
+            .collect()
+    }
+
+    /// Runs the duty cycle until the input queue closes or `stop` is set, then shuts the
+    /// sessions down cleanly.
+    pub fn run(mut self) -> ShardReport {
+        let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: self.core });
+        if !pinned {
+            tracing::warn!(
+                core = self.core,
+                "could not pin shard to its core; running unpinned"
+            );
+        }
+        let mut backoff = Duration::from_micros(20);
+        let mut open = true;
+        while open && !self.stop.load(Ordering::Relaxed) {
+            let mut work = 0usize;
+            // 1. Drain the input queue.
+            let mut drained = false;
+            loop {
+                match self.queue.rx.try_recv() {
+                    Ok(batch) => {
+                        work += self.take_batch(batch);
+                        drained = true;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            // 2. Flush: the queue is empty now (flush-on-drain), or a batch is too old.
+            let now = Instant::now();
+            for g in 0..self.groups.len() {
+                let grp = &self.groups[g];
+                let late = grp
+                    .first_append
+                    .is_some_and(|t| now.duration_since(t) >= grp.max_delay);
+                if (drained || late) && !grp.builder.is_empty() {
+                    self.finalize(g, now);
+                }
+            }
+            // 3. Heartbeats for idle groups.
+            work += self.heartbeats(now);
+            // 4. Re-requests.
+            work += self.serve_requests(now);
+            // 5. One sendmmsg for everything ready.
+            if !self.outbox.out.is_empty() {
+                self.send_outbox();
+            }
+            self.counters.queue_depth.set(self.queue.rx.len() as u64);
+            if work == 0 && open {
+                match self.idle {
+                    Idle::Spin => std::hint::spin_loop(),
+                    Idle::Yield => std::thread::yield_now(),
+                    Idle::Park => match self.queue.rx.recv_timeout(backoff) {
+                        Ok(batch) => {
+                            self.take_batch(batch);
+                            backoff = Duration::from_micros(20);
+                            // Flush on the next turn of the loop (the queue may hold more).
+                            if self.queue.rx.is_empty() {
+                                let now = Instant::now();
+                                for g in 0..self.groups.len() {
+                                    if !self.groups[g].builder.is_empty() {
+                                        self.finalize(g, now);
+                                    }
+                                }
+                            }
+                        }
+                        Err(RecvTimeoutError::Timeout) => {
+                            backoff = (backoff * 2).min(Duration::from_millis(1))
+                        }
+                        Err(RecvTimeoutError::Disconnected) => open = false,
+                    },
+                }
+            } else {
+                backoff = Duration::from_micros(20);
+            }
+        }
+        self.shutdown();
+        ShardReport { pinned }
+    }
+
+    /// Appends a batch's records to their groups; returns the batch to the pool.
+    fn take_batch(&mut self, mut batch: Box<crate::batch::Batch>) -> usize {
+        let n = batch.len();
+        let now = Instant::now();
+        for (rec, &mask) in batch.records.iter().zip(batch.masks.iter()) {
+            let mut m = mask;
+            while m != 0 {
+                let gi = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let li = self.local[gi] as usize;
+                if li < self.groups.len() {
+                    self.append(li, rec, now);
+                }
+            }
+        }
+        self.counters.messages_in.add(n as u64);
+        self.counters.batches_in.add(1);
+        batch.clear();
+        let _ = self.queue.pool.try_send(batch);
+        n
+    }
+
+    #[inline]
+    fn append(&mut self, li: usize, rec: &[u8; RECORD_SIZE], now: Instant) {
+        if !self.groups[li].builder.fits(RECORD_SIZE) {
+            self.finalize(li, now);
+        }
+        let g = &mut self.groups[li];
+        if g.builder.append(rec).is_err() {
+            // Unreachable with a validated max_payload; counted, never a panic.
+            g.counters.errors.add(1);
+            return;
+        }
+        if g.first_append.is_none() {
+            g.first_append = Some(now);
+        }
+        g.journal.append(rec);
+        g.ring.push(rec);
+        g.counters.messages.add(1);
+    }
+
+    /// Moves group `li`'s datagram into the outbox (once per destination) and starts the next.
+    fn finalize(&mut self, li: usize, now: Instant) {
+        if !self.outbox.room() {
+            self.send_outbox();
+        }
+        let g = &mut self.groups[li];
+        let bytes = g.builder.as_bytes();
+        let (off, len) = (self.outbox.used, bytes.len());
+        self.outbox.arena[off..off + len].copy_from_slice(bytes);
+        self.outbox.used += len;
+        for &(dest, socket) in &g.dests {
+            self.outbox.out.push(OutDatagram {
+                offset: off as u32,
+                len: len as u32,
+                dest,
+                socket,
+                group: li as u16,
+            });
+        }
+        g.counters.datagrams.add(1);
+        g.counters.bytes.add(len as u64);
+        let next = g.builder.next_sequence();
+        g.counters.last_seq.set(next - 1);
+        g.builder.reset(next);
+        g.first_append = None;
+        g.last_sent = now;
+    }
+
+    /// Queues a header-only packet (heartbeat or end of session) to all of a group's feeds.
+    fn control_packet(&mut self, li: usize, end_of_session: bool) {
+        if !self.outbox.room() {
+            self.send_outbox();
+        }
+        let g = &mut self.groups[li];
+        let off = self.outbox.used;
+        let next = g.builder.next_sequence();
+        let buf = &mut self.outbox.arena[off..off + moldudp64::HEADER_LEN];
+        let len = if end_of_session {
+            moldudp64::emit_end_of_session(buf, &g.session, next)
+        } else {
+            moldudp64::emit_heartbeat(buf, &g.session, next)
+        };
+        self.outbox.used += len;
+        for &(dest, socket) in &g.dests {
+            self.outbox.out.push(OutDatagram {
+                offset: off as u32,
+                len: len as u32,
+                dest,
+                socket,
+                group: li as u16,
+            });
+        }
+    }
+
+    fn heartbeats(&mut self, now: Instant) -> usize {
+        let mut n = 0;
+        for li in 0..self.groups.len() {
+            let g = &self.groups[li];
+            if g.builder.is_empty() && now.duration_since(g.last_sent) >= g.heartbeat {
+                self.control_packet(li, false);
+                let g = &mut self.groups[li];
+                g.last_sent = now;
+                g.counters.heartbeats.add(1);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Reads pending re-requests and queues the answers.
+    fn serve_requests(&mut self, now: Instant) -> usize {
+        let mut served = 0;
+        let mut buf = [0u8; 64];
+        for s in 0..self.rtx.len() {
+            for _ in 0..REQUESTS_PER_CYCLE {
+                let Ok((n, from)) = self.rtx[s].udp.recv_from(&mut buf) else {
+                    break;
+                };
+                served += 1;
+                let std::net::SocketAddr::V4(from) = from else {
+                    continue;
+                };
+                self.answer(s, &buf[..n.min(buf.len())], from, now);
+            }
+        }
+        served
+    }
+
+    fn answer(&mut self, server: usize, req: &[u8], from: SocketAddrV4, now: Instant) {
+        let Ok(r) = Request::new_checked(req) else {
+            warn_limited!(self.rtx_log, len = req.len(), %from, "re-request of the wrong size; ignored");
+            return;
+        };
+        let session = r.session();
+        let Some(&li) = self.rtx[server]
+            .groups
+            .iter()
+            .find(|&&li| self.groups[li].session == session)
+        else {
+            warn_limited!(self.rtx_log, %from, session = %session, "re-request for an unknown session; ignored");
+            return;
+        };
+        let socket = self.rtx[server].socket as u16;
+        let g = &mut self.groups[li];
+        g.counters.retransmit_requests.add(1);
+        match g.guard.check(*from.ip(), now) {
+            Err(Refusal::Denied) => {
+                g.counters.retransmit_denied.add(1);
+                warn_limited!(self.rtx_log, %from, "re-request from outside the allowed subnets; dropped");
+                return;
+            }
+            Err(Refusal::RateLimited) => {
+                g.counters.retransmit_rate_limited.add(1);
+                return;
+            }
+            Ok(()) => {}
+        }
+        // Only sequences already sent or journaled are served; future ones get no answer.
+        let committed = g.builder.sequence();
+        let (first, asked) = (r.sequence(), u64::from(r.count()));
+        if first == 0 || first >= committed || asked == 0 {
+            g.counters.retransmit_unanswerable.add(1);
+            return;
+        }
+        let last = first
+            .saturating_add(asked.min(u64::from(g.cap)))
+            .min(committed);
+        let mut seq = first;
+        while seq < last {
+            if !self.outbox.room() {
+                self.send_outbox();
+            }
+            let g = &mut self.groups[li];
+            let off = self.outbox.used;
+            let cap = self.outbox.max_payload.min(g.builder.max_payload());
+            let Ok(mut pb) =
+                PacketBuilder::new(&mut self.outbox.arena[off..off + cap], cap, &g.session, seq)
+            else {
+                return;
+            };
+            let mut rec = [0u8; RECORD_SIZE];
+            while seq < last && pb.fits(RECORD_SIZE) {
+                let found = match g.ring.get(seq) {
+                    Some(r) => {
+                        rec = *r;
+                        true
+                    }
+                    None => g.journal.read(seq, &mut rec),
+                };
+                if !found || pb.append(&rec).is_err() {
+                    break;
+                }
+                seq += 1;
+            }
+            let (len, count) = (pb.len(), pb.count());
+            if count == 0 {
+                return;
+            }
+            self.outbox.used += len;
+            self.outbox.out.push(OutDatagram {
+                offset: off as u32,
+                len: len as u32,
+                dest: from,
+                socket,
+                group: li as u16,
+            });
+            g.counters.retransmit_messages.add(u64::from(count));
+            g.counters.retransmit_datagrams.add(1);
+        }
+    }
+
+    /// Journals first, then one sendmmsg (per socket) for everything in the outbox.
+    fn send_outbox(&mut self) {
+        for g in &mut self.groups {
+            if let Err(e) = g.journal.commit() {
+                g.counters.errors.add(1);
+                warn_limited!(self.send_errors, group = %g.name, error = %e, "journal write failed");
+            }
+        }
+        let r = self.sender.send_all(
+            &self.fds,
+            &self.outbox.arena[..self.outbox.used],
+            &self.outbox.out,
+        );
+        self.counters.sendmmsg_calls.add(r.calls);
+        self.counters.datagrams_sent.add(r.sent);
+        self.counters.partial_sends.add(r.partial);
+        self.counters.eagain_waits.add(r.eagain_waits);
+        if r.errors > 0 {
+            self.counters.errors.add(r.errors);
+            warn_limited!(
+                self.send_errors,
+                errors = r.errors,
+                error = %std::io::Error::from_raw_os_error(r.last_errno),
+                "datagrams refused by the kernel"
+            );
+        }
+        self.outbox.used = 0;
+        self.outbox.out.clear();
+    }
+
+    /// Flush everything, send end of session a few times (still answering re-requests), sync.
+    fn shutdown(&mut self) {
+        while let Ok(batch) = self.queue.rx.try_recv() {
+            self.take_batch(batch);
+        }
+        let now = Instant::now();
+        for li in 0..self.groups.len() {
+            if !self.groups[li].builder.is_empty() {
+                self.finalize(li, now);
+            }
+        }
+        for i in 0..END_OF_SESSION_REPEATS {
+            for li in 0..self.groups.len() {
+                self.control_packet(li, true);
+            }
+            self.send_outbox();
+            if i + 1 < END_OF_SESSION_REPEATS {
+                let until = Instant::now() + Duration::from_millis(20);
+                while Instant::now() < until {
+                    self.serve_requests(Instant::now());
+                    if !self.outbox.out.is_empty() {
+                        self.send_outbox();
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        for g in &mut self.groups {
+            if let Err(e) = g.journal.sync() {
+                tracing::error!(group = %g.name, error = %e, "journal sync failed");
+            }
+        }
+    }
+}

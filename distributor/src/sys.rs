@@ -1,0 +1,233 @@
+//! The send path's system calls: `sendmmsg` over preallocated `mmsghdr`/`iovec`/`sockaddr_in`
+//! arrays, with partial sends continued and EAGAIN waited out, never dropped. The only module
+//! of the distributor with `unsafe`.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::net::SocketAddrV4;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+/// Datagrams handed to one `sendmmsg` call at most (the kernel's UIO_MAXIOV is 1024).
+pub const MAX_BATCH: usize = 1024;
+
+/// One datagram to send: bytes in the caller's arena, a destination and a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutDatagram {
+    pub offset: u32,
+    pub len: u32,
+    pub dest: SocketAddrV4,
+    /// Index into the socket list passed to `send_all`.
+    pub socket: u16,
+    /// Local group index, for per-group error accounting.
+    pub group: u16,
+}
+
+/// What one `send_all` did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SendReport {
+    pub calls: u64,
+    pub sent: u64,
+    /// Calls that took fewer datagrams than offered (the rest went in the next call).
+    pub partial: u64,
+    /// Waits for the socket to become writable after EAGAIN/ENOBUFS.
+    pub eagain_waits: u64,
+    /// Datagrams the kernel refused outright (e.g. no route); counted and skipped.
+    pub errors: u64,
+    /// errno of the last refused datagram.
+    pub last_errno: i32,
+}
+
+/// Preallocated headers for `sendmmsg`; no allocation per call.
+pub struct MmsgSender {
+    hdrs: Vec<libc::mmsghdr>,
+    iovs: Vec<libc::iovec>,
+    addrs: Vec<libc::sockaddr_in>,
+}
+
+// SAFETY: the raw pointers inside the preallocated headers only ever point into this struct's
+// own vectors or into the arena borrowed for the duration of one `send_all` call; they are
+// rewritten before every use, so moving the sender to another thread is sound.
+unsafe impl Send for MmsgSender {}
+
+fn sockaddr(a: &SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(a.ip().octets()),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+impl Default for MmsgSender {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MmsgSender {
+    pub fn new() -> MmsgSender {
+        // SAFETY: mmsghdr, iovec and sockaddr_in are plain C structs for which all-zero bytes
+        // are a valid value (null pointers, zero lengths).
+        let zero_hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
+        let zero_iov = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        let zero_addr = sockaddr(&SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0));
+        MmsgSender {
+            hdrs: vec![zero_hdr; MAX_BATCH],
+            iovs: vec![zero_iov; MAX_BATCH],
+            addrs: vec![zero_addr; MAX_BATCH],
+        }
+    }
+
+    /// Sends every datagram in `out` (bytes in `arena`) on `sockets[d.socket]`, consecutive
+    /// datagrams of one socket in one call. Blocks (in poll) while a socket's buffer is full.
+    pub fn send_all(&mut self, sockets: &[RawFd], arena: &[u8], out: &[OutDatagram]) -> SendReport {
+        let mut r = SendReport::default();
+        let mut start = 0;
+        while start < out.len() {
+            let sock = out[start].socket;
+            let mut end = start + 1;
+            while end < out.len() && out[end].socket == sock && end - start < MAX_BATCH {
+                end += 1;
+            }
+            let Some(&fd) = sockets.get(sock as usize) else {
+                r.errors += (end - start) as u64;
+                start = end;
+                continue;
+            };
+            start = self.send_run(fd, arena, &out[start..end], &mut r) + start;
+        }
+        r
+    }
+
+    /// Sends one run of datagrams on one socket; returns how many were consumed (all of them).
+    fn send_run(
+        &mut self,
+        fd: RawFd,
+        arena: &[u8],
+        run: &[OutDatagram],
+        r: &mut SendReport,
+    ) -> usize {
+        let n = run.len();
+        for (i, d) in run.iter().enumerate() {
+            let (off, len) = (d.offset as usize, d.len as usize);
+            let bytes = &arena[off.min(arena.len())..(off + len).min(arena.len())];
+            self.addrs[i] = sockaddr(&d.dest);
+            self.iovs[i] = libc::iovec {
+                iov_base: bytes.as_ptr() as *mut libc::c_void,
+                iov_len: bytes.len(),
+            };
+            let h = &mut self.hdrs[i];
+            h.msg_hdr.msg_name = &mut self.addrs[i] as *mut libc::sockaddr_in as *mut libc::c_void;
+            h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            h.msg_hdr.msg_iov = &mut self.iovs[i];
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = std::ptr::null_mut();
+            h.msg_hdr.msg_controllen = 0;
+            h.msg_hdr.msg_flags = 0;
+            h.msg_len = 0;
+        }
+        let mut done = 0;
+        while done < n {
+            // SAFETY: hdrs[done..n] were filled above; each points at its own iovec and
+            // sockaddr in this struct and at bytes of `arena`, all of which outlive the call.
+            // The count passed never exceeds the initialised headers.
+            let ret = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.hdrs.as_mut_ptr().add(done),
+                    (n - done) as libc::c_uint,
+                    0,
+                )
+            };
+            r.calls += 1;
+            if ret >= 0 {
+                let ret = ret as usize;
+                if ret < n - done {
+                    r.partial += 1;
+                }
+                r.sent += ret as u64;
+                done += ret;
+                continue;
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
+                    r.eagain_waits += 1;
+                    wait_writable(fd, Duration::from_millis(10));
+                }
+                Some(libc::EINTR) => {}
+                code => {
+                    // The first datagram of the call was refused: count it and go on.
+                    r.errors += 1;
+                    r.last_errno = code.unwrap_or(0);
+                    done += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+/// Waits until `fd` is writable or `timeout` passes.
+pub fn wait_writable(fd: RawFd, timeout: Duration) {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd on the stack, count 1.
+    unsafe {
+        libc::poll(
+            &mut p,
+            1,
+            timeout.as_millis().min(i32::MAX as u128) as libc::c_int,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn sends_every_datagram_in_few_calls() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let dest = match rx.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        };
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let arena: Vec<u8> = (0..100u8).collect();
+        let out: Vec<OutDatagram> = (0..50)
+            .map(|i| OutDatagram {
+                offset: i * 2,
+                len: 2,
+                dest,
+                socket: 0,
+                group: 0,
+            })
+            .collect();
+        let mut s = MmsgSender::new();
+        let r = s.send_all(&[tx.as_raw_fd()], &arena, &out);
+        assert_eq!(r.sent, 50);
+        assert_eq!(r.errors, 0);
+        assert!(r.calls >= 1 && r.calls <= 3);
+        let mut buf = [0u8; 16];
+        for i in 0..50u8 {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &[2 * i, 2 * i + 1]);
+        }
+        // A bad socket index is an error, not a panic.
+        let r = s.send_all(&[], &arena, &out[..3]);
+        assert_eq!((r.sent, r.errors), (0, 3));
+    }
+}
