@@ -405,6 +405,13 @@ impl Config {
         if self.groups.len() > 64 {
             return Err("group: at most 64 groups".into());
         }
+        for (i, s) in self.shards.iter().enumerate() {
+            for g in &s.groups {
+                if !self.groups.iter().any(|x| &x.name == g) {
+                    return Err(format!("shard[{i}].groups: {g:?} is not a [[group]] name"));
+                }
+            }
+        }
         let mut names = BTreeSet::new();
         let mut sessions = BTreeSet::new();
         let mut retransmit_owner: BTreeMap<SocketAddrV4, usize> = BTreeMap::new();
@@ -492,9 +499,6 @@ impl Config {
                 tracing::warn!("shard[{i}].core: core {} does not exist on this machine ({cores} cores); the shard will not be pinned", s.core);
             }
             for g in &s.groups {
-                if !names.contains(g.as_str()) {
-                    return Err(format!("shard[{i}].groups: {g:?} is not a [[group]] name"));
-                }
                 if !seen.insert(g.as_str()) {
                     return Err(format!(
                         "shard[{i}].groups: {g:?} is already in another shard"

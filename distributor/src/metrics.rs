@@ -183,7 +183,7 @@ pub fn serve(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let listener = TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
-    Ok(std::thread::Builder::new().name("metrics".into()).spawn(move || {
+    std::thread::Builder::new().name("metrics".into()).spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             match listener.accept() {
                 Ok((mut conn, _)) => {
@@ -202,5 +202,5 @@ pub fn serve(
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         }
-    })?)
+    })
 }

@@ -35,7 +35,7 @@ pub enum FeedSource {
         date_from_frames: bool,
     },
     Multicast {
-        source: MulticastSource,
+        source: Box<MulticastSource>,
         rerequest: Option<Rerequester>,
     },
 }
@@ -123,7 +123,10 @@ pub fn open_source(
                 }
             };
             Ok((
-                FeedSource::Multicast { source, rerequest },
+                FeedSource::Multicast {
+                    source: Box::new(source),
+                    rerequest,
+                },
                 SessionClock::new(d),
             ))
         }

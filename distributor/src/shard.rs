@@ -74,6 +74,18 @@ pub struct ShardReport {
     pub pinned: bool,
 }
 
+/// What a shard is made of.
+pub struct ShardSpec<'a> {
+    pub core: usize,
+    pub idle: Idle,
+    /// (global group index, config)
+    pub groups: &'a [(usize, Group)],
+    pub journal: &'a JournalCfg,
+    /// Counters of all groups, by global index.
+    pub group_counters: &'a [Arc<GroupCounters>],
+    pub linger: Duration,
+}
+
 pub struct Shard {
     core: usize,
     idle: Idle,
@@ -88,7 +100,10 @@ pub struct Shard {
     sender: MmsgSender,
     queue: ShardQueue,
     counters: Arc<ShardCounters>,
+    /// Set by a signal: ends the linger after the feed has ended.
     stop: Arc<AtomicBool>,
+    /// How long to keep answering re-requests (and repeating end of session) after the feed ends.
+    linger: Duration,
     send_errors: RateLimited,
     rtx_log: RateLimited,
 }
@@ -112,17 +127,21 @@ fn send_socket(
 }
 
 impl Shard {
-    /// Opens sockets and journals for `groups` (global index, config). Errors name the group.
+    /// Opens sockets and journals for the spec's groups. Errors name the group.
     pub fn new(
-        core: usize,
-        idle: Idle,
-        groups: &[(usize, Group)],
-        journal: &JournalCfg,
+        spec: ShardSpec<'_>,
         queue: ShardQueue,
-        group_counters: &[Arc<GroupCounters>],
         counters: Arc<ShardCounters>,
         stop: Arc<AtomicBool>,
     ) -> Result<Shard, String> {
+        let ShardSpec {
+            core,
+            idle,
+            groups,
+            journal,
+            group_counters,
+            linger,
+        } = spec;
         let mut sockets: Vec<Socket> = Vec::new();
         let mut keys: Vec<(Ipv4Addr, u32, bool, usize)> = Vec::new();
         let mut socket_for = |key: (Ipv4Addr, u32, bool, usize)| -> Result<u16, String> {
@@ -240,6 +259,7 @@ impl Shard {
             queue,
             counters,
             stop,
+            linger,
             send_errors: RateLimited::default(),
             rtx_log: RateLimited::default(),
         })
@@ -253,8 +273,8 @@ impl Shard {
             .collect()
     }
 
-    /// Runs the duty cycle until the input queue closes or `stop` is set, then shuts the
-    /// sessions down cleanly.
+    /// Runs the duty cycle until the input queue closes (the feed ended or was stopped), then
+    /// shuts the sessions down cleanly.
     pub fn run(mut self) -> ShardReport {
         let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: self.core });
         if !pinned {
@@ -265,7 +285,7 @@ impl Shard {
         }
         let mut backoff = Duration::from_micros(20);
         let mut open = true;
-        while open && !self.stop.load(Ordering::Relaxed) {
+        while open {
             let mut work = 0usize;
             // 1. Drain the input queue.
             let mut drained = false;
@@ -587,21 +607,35 @@ impl Shard {
                 self.finalize(li, now);
             }
         }
-        for i in 0..END_OF_SESSION_REPEATS {
-            for li in 0..self.groups.len() {
-                self.control_packet(li, true);
-            }
-            self.send_outbox();
-            if i + 1 < END_OF_SESSION_REPEATS {
-                let until = Instant::now() + Duration::from_millis(20);
-                while Instant::now() < until {
-                    self.serve_requests(Instant::now());
-                    if !self.outbox.out.is_empty() {
-                        self.send_outbox();
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
+        // End of session a few times, then once a second while lingering; re-requests are
+        // answered all along.
+        let end = Instant::now() + self.linger;
+        let mut sent = 0;
+        let mut next_eos = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now >= next_eos {
+                for li in 0..self.groups.len() {
+                    self.control_packet(li, true);
                 }
+                sent += 1;
+                next_eos = now
+                    + if sent < END_OF_SESSION_REPEATS {
+                        Duration::from_millis(20)
+                    } else {
+                        Duration::from_secs(1)
+                    };
             }
+            self.serve_requests(now);
+            if !self.outbox.out.is_empty() {
+                self.send_outbox();
+            }
+            let done =
+                sent >= END_OF_SESSION_REPEATS && (now >= end || self.stop.load(Ordering::Relaxed));
+            if done {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
         for g in &mut self.groups {
             if let Err(e) = g.journal.sync() {

@@ -137,3 +137,191 @@ pub fn loopback_sender() -> std::net::UdpSocket {
         .unwrap();
     s.into()
 }
+
+/// A per-process, per-test base port so tests can run in parallel (20 ports from it are free).
+pub fn ports(test: u16) -> u16 {
+    20_000 + ((std::process::id() % 97) as u16 * 400 + test * 20) % 40_000
+}
+
+/// One `[[group]]` of a test config.
+pub struct TestGroup {
+    pub name: String,
+    pub session: String,
+    pub feed_a: String,
+    pub feed_b: Option<String>,
+    pub retransmit: String,
+    pub extra: String,
+}
+
+impl TestGroup {
+    /// Group `i` of a test on `base` port: feed A 239.200.T.i, feed B 239.201.T.i.
+    pub fn new(test: u8, i: u8, base: u16, extra: &str) -> TestGroup {
+        TestGroup {
+            name: format!("g{i}"),
+            session: format!("T{test:02}G{i}"),
+            feed_a: format!("239.200.{test}.{i}:{}", base + u16::from(i)),
+            feed_b: Some(format!("239.201.{test}.{i}:{}", base + u16::from(i))),
+            retransmit: format!("127.0.0.1:{}", base + 10 + u16::from(i)),
+            extra: extra.to_string(),
+        }
+    }
+}
+
+/// A config TOML: `feed` is the body of the [feed] table; one shard on core 0 holds all groups.
+pub fn config(feed: &str, groups: &[TestGroup], journal: &Path) -> String {
+    let names: Vec<String> = groups.iter().map(|g| format!("{:?}", g.name)).collect();
+    let mut s = format!(
+        "[feed]\n{feed}\n\n[[shard]]\ncore = 0\ngroups = [{}]\nidle = \"park\"\n\n",
+        names.join(", ")
+    );
+    for g in groups {
+        s += &format!(
+            "[[group]]\nname = {:?}\nsession = {:?}\nfeed_a = {:?}\n{}interface = \"127.0.0.1\"\nmulticast_loop = true\nretransmit = {:?}\n{}\n\n",
+            g.name,
+            g.session,
+            g.feed_a,
+            g.feed_b.as_ref().map(|b| format!("feed_b = {b:?}\n")).unwrap_or_default(),
+            g.retransmit,
+            g.extra
+        );
+    }
+    s += &format!("[journal]\ndir = {:?}\n", journal.display().to_string());
+    s
+}
+
+/// A tshark capture on `lo`, for checking what the distributor really sent.
+pub struct Capture {
+    child: std::process::Child,
+    pub path: PathBuf,
+}
+
+impl Capture {
+    /// Starts capturing; `None` (after saying so) when not root or tshark cannot capture.
+    pub fn start(path: &Path, filter: &str) -> Option<Capture> {
+        use std::io::BufRead;
+        if !is_root() {
+            println!("SKIPPED: capturing on lo needs root (CI runs as root)");
+            return None;
+        }
+        let mut child = Command::new("tshark")
+            .args(["-i", "lo", "-q", "-f", filter, "-w"])
+            .arg(path)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let stderr = child.stderr.take()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = std::io::BufReader::new(stderr);
+            let mut line = String::new();
+            let mut told = false;
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                if !told && line.contains("Capturing on") {
+                    let _ = tx.send(());
+                    told = true;
+                }
+                line.clear();
+            }
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(20)).ok()?;
+        Some(Capture {
+            child,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Stops the capture (SIGINT, so the file is complete).
+    pub fn stop(mut self) -> PathBuf {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let _ = Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        self.path.clone()
+    }
+}
+
+/// One MoldUDP64 packet as tshark decoded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenPacket {
+    pub dst: String,
+    pub session: String,
+    pub sequence: u64,
+    pub count: u32,
+}
+
+/// Every MoldUDP64 packet in a capture to the given UDP ports.
+pub fn tshark_packets(file: &Path, ports: &[u16]) -> Vec<SeenPacket> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file);
+    for p in ports {
+        cmd.args(["-d", &format!("udp.port=={p},moldudp64")]);
+    }
+    cmd.args([
+        "-T",
+        "fields",
+        "-e",
+        "ip.dst",
+        "-e",
+        "udp.dstport",
+        "-e",
+        "moldudp64.session",
+        "-e",
+        "moldudp64.sequence",
+        "-e",
+        "moldudp64.count",
+    ]);
+    let out = cmd.output().expect("tshark");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            if f.len() < 5 || f[2].is_empty() {
+                return None;
+            }
+            Some(SeenPacket {
+                dst: format!("{}:{}", f[0], f[1]),
+                session: f[2].trim().to_string(),
+                sequence: f[3].parse().ok()?,
+                count: f[4].parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Runs `tickcast` to completion with a time limit; returns (exit code, stdout, stderr).
+pub fn tickcast(args: &[&str], limit: std::time::Duration) -> (i32, String, String) {
+    let mut child = Command::new(bin("tickcast"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Sends a signal to a process by pid.
+pub fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}

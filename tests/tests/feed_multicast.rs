@@ -88,7 +88,6 @@ fn multicast_gap_is_detected_and_rerequested() {
     fh.rerequest = Some(Rerequester::new(
         rq,
         server_addr,
-        session,
         Duration::from_millis(200),
         3,
     ));

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::counters::{GroupCounters, ShardCounters};
 use crate::metrics::{self, Registry};
 use crate::pipeline::{self, FeedCounters};
-use crate::shard::Shard;
+use crate::shard::{Shard, ShardSpec};
 use anyhow::Result;
 use feedhandler::source::pacing::Speed;
 use serde_json::json;
@@ -28,6 +28,10 @@ pub struct Args {
     /// No periodic status line.
     #[arg(long)]
     pub quiet: bool,
+    /// After the feed ends, keep answering re-requests (repeating end of session each second)
+    /// for this many seconds, or until SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 0.0)]
+    pub linger: f64,
     /// Print the effective config as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -63,7 +67,7 @@ pub fn run(args: Args) -> Result<i32> {
     let mut shards = Vec::new();
     let mut inputs = Vec::new();
     let mut shard_counters = Vec::new();
-    let shard_stop = Arc::new(AtomicBool::new(false));
+    let linger = Duration::from_secs_f64(args.linger.clamp(0.0, 86_400.0));
     for s in &cfg.shards {
         let owned: Vec<(usize, crate::config::Group)> = s
             .groups
@@ -74,16 +78,15 @@ pub fn run(args: Args) -> Result<i32> {
         let mask = owned.iter().fold(0u64, |m, (i, _)| m | (1 << i));
         let (input, queue) = batch::channel(mask, cfg.feed.queue_depth);
         let counters = Arc::new(ShardCounters::default());
-        let shard = match Shard::new(
-            s.core,
-            s.idle,
-            &owned,
-            &cfg.journal,
-            queue,
-            &group_counters,
-            counters.clone(),
-            shard_stop.clone(),
-        ) {
+        let spec = ShardSpec {
+            core: s.core,
+            idle: s.idle,
+            groups: &owned,
+            journal: &cfg.journal,
+            group_counters: &group_counters,
+            linger,
+        };
+        let shard = match Shard::new(spec, queue, counters.clone(), stop.clone()) {
             Ok(sh) => sh,
             Err(e) => {
                 eprintln!("tickcast: {e}");

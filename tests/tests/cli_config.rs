@@ -1,0 +1,159 @@
+//! Config as a user meets it: check-config, print-config, one-line errors naming the key, the
+//! documented example, and the metrics endpoint of a running distributor.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+use tickcast_tests::*;
+
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn shipped_configs_are_valid_and_documented() {
+    for f in ["configs/default.toml", "configs/colo.toml"] {
+        let (code, out, err) = tickcast(
+            &["check-config", root().join(f).to_str().unwrap()],
+            Duration::from_secs(30),
+        );
+        assert_eq!(code, 0, "{f}: {err}");
+        assert!(out.contains("ok"));
+    }
+    let doc = std::fs::read_to_string(root().join("docs/CONFIG.md")).unwrap();
+    let colo = std::fs::read_to_string(root().join("configs/colo.toml")).unwrap();
+    let a = doc.find("```toml\n").unwrap() + 8;
+    let b = a + doc[a..].find("```").unwrap();
+    assert!(
+        colo.ends_with(&doc[a..b]),
+        "configs/colo.toml and the CONFIG.md example differ"
+    );
+    // Every key of the default appears in the documentation.
+    let cfg = distributor::config::Config::load(None).unwrap();
+    for line in cfg.to_toml().lines() {
+        if let Some((k, _)) = line.split_once(" = ") {
+            assert!(
+                doc.contains(&format!("`{}`", k.trim())),
+                "CONFIG.md does not document {k}"
+            );
+        }
+    }
+}
+
+#[test]
+fn print_config_round_trips() {
+    let (code, out, _) = tickcast(&["run", "--print-config"], Duration::from_secs(30));
+    assert_eq!(code, 0);
+    let printed = distributor::config::Config::parse(&out, "printed").unwrap();
+    assert_eq!(printed, distributor::config::Config::load(None).unwrap());
+}
+
+#[test]
+fn bad_configs_fail_with_one_line_naming_the_key() {
+    let dir = scratch("badcfg");
+    let default = distributor::config::DEFAULT_TOML;
+    let cases = [
+        (
+            default.replacen("ttl = 1", "ttl = 1\ncolour = \"red\"", 1),
+            "colour",
+        ),
+        (
+            default.replacen("max_payload = 1472", "max_payload = 9", 1),
+            "max_payload",
+        ),
+        (
+            default.replacen("content = \"all\"", "content = \"everything\"", 1),
+            "content",
+        ),
+        (
+            default.replacen(
+                "feed_a = \"239.192.10.1:31001\"",
+                "feed_a = \"239.192.10.1\"",
+                1,
+            ),
+            "feed_a",
+        ),
+        (
+            default.replacen("groups = [\"equities-n-z\"]", "groups = [\"nope\"]", 1),
+            "groups",
+        ),
+        (
+            default.replacen("session = \"TCAST0002\"", "session = \"TCAST0001\"", 1),
+            "session",
+        ),
+        (
+            default.replacen("fsync = \"none\"", "fsync = \"sometimes\"", 1),
+            "fsync",
+        ),
+    ];
+    for (i, (text, key)) in cases.iter().enumerate() {
+        let f = dir.join(format!("bad{i}.toml"));
+        std::fs::write(&f, text).unwrap();
+        for args in [
+            vec!["check-config", f.to_str().unwrap()],
+            vec!["run", "--config", f.to_str().unwrap()],
+        ] {
+            let (code, _, err) = tickcast(&args, Duration::from_secs(30));
+            assert_eq!(code, 2, "{args:?}: {err}");
+            assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+            assert!(err.contains(key), "{key} not named in: {err}");
+        }
+    }
+}
+
+#[test]
+fn metrics_endpoint_serves_counters() {
+    let base = ports(5);
+    let dir = scratch("metrics");
+    let groups = vec![TestGroup::new(5, 0, base, "heartbeat_ms = 100")];
+    let feed = "source = \"generator\"\nrate = 5000\ninstruments = 10";
+    let mut text = config(feed, &groups, &dir.join("journal"));
+    text += &format!("\n[metrics]\nlisten = \"127.0.0.1:{}\"\n", base + 18);
+    let cfg = dir.join("m.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let child = std::process::Command::new(bin("tickcast"))
+        .args(["run", "--quiet", "--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut body = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", base + 18)) {
+            c.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+            body.clear();
+            c.read_to_string(&mut body).unwrap();
+            if body.contains("tickcast_group_messages_total{group=\"g0\"")
+                && !body.contains("tickcast_group_messages_total{group=\"g0\",session=\"T05G0\"} 0")
+            {
+                break;
+            }
+        }
+    }
+    signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    for name in [
+        "tickcast_shard_sendmmsg_calls_total",
+        "tickcast_shard_datagrams_sent_total",
+        "tickcast_shard_partial_sends_total",
+        "tickcast_shard_send_errors_total",
+        "tickcast_shard_queue_depth",
+        "tickcast_group_messages_total",
+        "tickcast_group_datagrams_total",
+        "tickcast_group_bytes_total",
+        "tickcast_group_retransmit_messages_total",
+    ] {
+        assert!(body.contains(name), "{name} missing");
+    }
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("tickcast_group_messages_total{group=\"g0\""))
+        .unwrap();
+    let v: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(v > 0, "{line}");
+}
