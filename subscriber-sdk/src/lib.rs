@@ -1,8 +1,14 @@
-//! tickcast subscriber SDK: receive tickcast groups, arbitrate feeds A and B, recover gaps from
-//! the re-request server and deliver messages strictly in sequence order.
+#![doc = include_str!("../README.md")]
 #![deny(unsafe_code)]
 
+pub mod arbiter;
+pub mod ffi;
 pub mod net;
+pub mod stats;
+pub mod subscriber;
+
+pub use arbiter::ArbiterConfig;
+pub use subscriber::{Builder, Context, GroupSpec, Handler, Options, PollMode, Subscriber};
 
 /// Wall-clock ns since the Unix epoch.
 pub fn now_ns() -> u64 {

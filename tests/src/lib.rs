@@ -117,7 +117,7 @@ pub fn bin(name: &str) -> PathBuf {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--bins", "--workspace"]);
+        cmd.args(["build", "--quiet", "--workspace", "--bins", "--lib"]);
         if release {
             cmd.arg("--release");
         }

@@ -1,0 +1,226 @@
+//! `tickcast-tap`: tcpdump for tickcast streams. Joins a group (feeds A and B), recovers gaps
+//! from the re-request server, and shows what the application would get.
+
+use clap::Parser;
+use protocol::schema::{Body, Message, Repr, Symbol};
+use serde_json::json;
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use subscriber_sdk::{ArbiterConfig, Context, GroupSpec, Handler, PollMode, Subscriber};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tickcast-tap",
+    version,
+    about = "Receive and show a tickcast group"
+)]
+struct Args {
+    /// Feed A of the group.
+    #[arg(long)]
+    group: SocketAddrV4,
+    /// Feed B of the group.
+    #[arg(long = "group-b")]
+    group_b: Option<SocketAddrV4>,
+    /// Interface to join on.
+    #[arg(long, default_value = "127.0.0.1")]
+    interface: Ipv4Addr,
+    /// The group's re-request server.
+    #[arg(long)]
+    retransmit: Option<SocketAddrV4>,
+    /// One JSON line per message and per gap, then a stats line.
+    #[arg(long)]
+    json: bool,
+    /// Stop after this many delivered messages.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// On a late join, recover the session from sequence 1.
+    #[arg(long)]
+    from_start: bool,
+}
+
+struct Tap {
+    json: bool,
+    out: std::io::BufWriter<std::io::Stdout>,
+    line: String,
+    symbols: Vec<Symbol>,
+    delivered: u64,
+    recent: std::collections::VecDeque<String>,
+    ended: bool,
+}
+
+impl Tap {
+    fn symbol(&self, instrument: u32) -> &str {
+        self.symbols
+            .get(instrument as usize)
+            .map_or("", |s| s.as_str())
+    }
+}
+
+impl Handler for Tap {
+    fn on_message(&mut self, ctx: &Context<'_>, msg: &Message<&[u8]>) {
+        let m: Repr = msg.repr();
+        if let Body::InstrumentDefinition(d) = &m.body {
+            let i = m.instrument as usize;
+            if i >= self.symbols.len() {
+                self.symbols.resize(i + 1, Symbol::default());
+            }
+            self.symbols[i] = d.symbol;
+        }
+        self.delivered += 1;
+        self.line.clear();
+        let sym = self.symbol(m.instrument).to_string();
+        let _ = protocol::json::write_message(&mut self.line, &m, &sym, Some(ctx.seq));
+        if self.json {
+            self.line.push('\n');
+            let _ = self.out.write_all(self.line.as_bytes());
+        } else {
+            if self.recent.len() == 5 {
+                self.recent.pop_front();
+            }
+            self.recent
+                .push_back(format!("{:>10} {}", ctx.seq, self.line));
+        }
+    }
+
+    fn on_gap(&mut self, _group: usize, _name: &str, from: u64, to: u64) {
+        let line = json!({"gap": {"from": from, "to": to}});
+        if self.json {
+            let _ = writeln!(self.out, "{line}");
+        } else {
+            self.recent.push_back(format!("GAP {from}..={to} lost"));
+        }
+    }
+
+    fn on_end_of_session(&mut self, _group: usize, _name: &str, next: u64) {
+        self.ended = true;
+        if self.json {
+            let _ = writeln!(
+                self.out,
+                "{}",
+                json!({"end_of_session": {"next_seq": next}})
+            );
+        } else {
+            self.recent
+                .push_back(format!("END OF SESSION (next sequence {next})"));
+        }
+    }
+}
+
+fn stats_json(s: &Subscriber, secs: f64) -> serde_json::Value {
+    let st = &s.stats;
+    let a = st.arbiter;
+    json!({"stats": {
+        "received": a.received,
+        "delivered": a.delivered,
+        "duplicates": a.duplicates,
+        "gaps_opened": a.gaps_opened,
+        "gaps_filled": a.gaps_filled,
+        "gaps_lost": a.gaps_lost,
+        "messages_lost": a.messages_lost,
+        "recovered": a.recovered,
+        "requests": a.requests,
+        "kernel_drops": st.kernel_drops(),
+        "datagrams": st.datagrams,
+        "bad_datagrams": st.bad_datagrams,
+        "wrong_session": st.wrong_session,
+        "malformed": st.malformed,
+        "seconds": secs,
+        "latency_ns": {"p50": st.latency_ns(50.0), "p99": st.latency_ns(99.0), "p999": st.latency_ns(99.9), "max": st.latency.max()},
+    }})
+}
+
+fn main() {
+    let args = Args::parse();
+    let mut spec = GroupSpec::new("tap", args.group).interface(args.interface);
+    if let Some(b) = args.group_b {
+        spec = spec.feed_b(b);
+    }
+    if let Some(r) = args.retransmit {
+        spec = spec.retransmit(r);
+    }
+    let recovery = ArbiterConfig {
+        request_from_start: args.from_start,
+        ..Default::default()
+    };
+    let mut sub = match Subscriber::builder()
+        .group(spec)
+        .poll_mode(PollMode::Blocking(Duration::from_millis(20)))
+        .recovery(recovery)
+        .build()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tickcast-tap: {}: {e}", args.group);
+            std::process::exit(2);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, stop.clone());
+    }
+    let mut tap = Tap {
+        json: args.json,
+        out: std::io::BufWriter::new(std::io::stdout()),
+        line: String::with_capacity(512),
+        symbols: Vec::new(),
+        delivered: 0,
+        recent: Default::default(),
+        ended: false,
+    };
+    let started = Instant::now();
+    let deadline = args
+        .duration
+        .map(|d| started + Duration::from_secs_f64(d.max(0.0)));
+    let mut last = (Instant::now(), 0u64, 0u64);
+    loop {
+        if stop.load(Ordering::Relaxed)
+            || tap.ended
+            || args.count.is_some_and(|c| tap.delivered >= c)
+            || deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            break;
+        }
+        if let Err(e) = sub.poll(&mut tap) {
+            eprintln!("tickcast-tap: receive: {e}");
+            std::process::exit(1);
+        }
+        if !args.json && last.0.elapsed() >= Duration::from_secs(1) {
+            let dt = last.0.elapsed().as_secs_f64();
+            let a = sub.stats.arbiter;
+            println!(
+                "{:>8.1}s  {:>9.0} msg/s  {:>7.0} dgram/s  delivered {}  dup {}  gaps filled {} lost {}  drops {}  latency p50 {} ns p99 {} ns",
+                started.elapsed().as_secs_f64(),
+                (tap.delivered - last.1) as f64 / dt,
+                (sub.stats.datagrams - last.2) as f64 / dt,
+                a.delivered,
+                a.duplicates,
+                a.gaps_filled,
+                a.gaps_lost,
+                sub.stats.kernel_drops(),
+                sub.stats.latency_ns(50.0),
+                sub.stats.latency_ns(99.0),
+            );
+            for r in tap.recent.drain(..) {
+                println!("    {r}");
+            }
+            last = (Instant::now(), tap.delivered, sub.stats.datagrams);
+        }
+    }
+    if !args.json {
+        for r in tap.recent.drain(..) {
+            println!("    {r}");
+        }
+    }
+    let _ = writeln!(
+        tap.out,
+        "{}",
+        stats_json(&sub, started.elapsed().as_secs_f64())
+    );
+    let _ = tap.out.flush();
+}

@@ -1,0 +1,499 @@
+//! The subscriber: sockets for each group's feeds A and B and its re-request path, the
+//! arbitration state machine per group, and in-order delivery to a handler.
+
+use crate::arbiter::{Arbiter, ArbiterConfig, ArbiterStats, Feed, Output};
+use crate::net::{BatchReceiver, Endpoint};
+use crate::stats::Stats;
+use protocol::moldudp64::{emit_request, Packet, PacketKind, Session};
+use protocol::schema::{self, Body, Message, Repr};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+/// How `poll` waits for traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollMode {
+    /// Never block: lowest latency, one core busy.
+    BusySpin,
+    /// Block in poll(2) up to the given time when nothing is ready.
+    Blocking(Duration),
+}
+
+/// One group to receive.
+#[derive(Debug, Clone)]
+pub struct GroupSpec {
+    pub name: String,
+    pub feed_a: SocketAddrV4,
+    pub feed_b: Option<SocketAddrV4>,
+    pub interface: Ipv4Addr,
+    /// Source-specific join.
+    pub source: Option<Ipv4Addr>,
+    /// The group's re-request server; without one, gaps are reported after the timeout.
+    pub retransmit: Option<SocketAddrV4>,
+}
+
+impl GroupSpec {
+    pub fn new(name: &str, feed_a: SocketAddrV4) -> GroupSpec {
+        GroupSpec {
+            name: name.to_string(),
+            feed_a,
+            feed_b: None,
+            interface: Ipv4Addr::LOCALHOST,
+            source: None,
+            retransmit: None,
+        }
+    }
+    pub fn feed_b(mut self, b: SocketAddrV4) -> Self {
+        self.feed_b = Some(b);
+        self
+    }
+    pub fn interface(mut self, i: Ipv4Addr) -> Self {
+        self.interface = i;
+        self
+    }
+    pub fn source(mut self, s: Ipv4Addr) -> Self {
+        self.source = Some(s);
+        self
+    }
+    pub fn retransmit(mut self, r: SocketAddrV4) -> Self {
+        self.retransmit = Some(r);
+        self
+    }
+}
+
+/// Where a delivered message sits.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Index of the group in the order groups were added.
+    pub group: usize,
+    pub group_name: &'a str,
+    pub session: Session,
+    /// MoldUDP64 sequence number.
+    pub seq: u64,
+}
+
+/// Receives messages in sequence order. Each method has an empty default; `on_message` sees
+/// every message as a zero-copy view and by default parses it and calls the kind's method.
+#[allow(unused_variables)]
+pub trait Handler {
+    fn on_message(&mut self, ctx: &Context<'_>, msg: &Message<&[u8]>) {
+        let m = msg.repr();
+        match &m.body {
+            Body::InstrumentDefinition(b) => self.on_instrument_definition(ctx, &m, b),
+            Body::OrderAdd(b) => self.on_order_add(ctx, &m, b),
+            Body::OrderReplace(b) => self.on_order_replace(ctx, &m, b),
+            Body::OrderCancel(b) => self.on_order_cancel(ctx, &m, b),
+            Body::OrderDelete(b) => self.on_order_delete(ctx, &m, b),
+            Body::OrderExecuted(b) => self.on_order_executed(ctx, &m, b),
+            Body::OrderExecutedWithPrice(b) => self.on_order_executed_with_price(ctx, &m, b),
+            Body::Trade(b) => self.on_trade(ctx, &m, b),
+            Body::CrossTrade(b) => self.on_cross_trade(ctx, &m, b),
+            Body::BrokenTrade(b) => self.on_broken_trade(ctx, &m, b),
+            Body::TradingStatus(b) => self.on_trading_status(ctx, &m, b),
+            Body::SystemEvent(b) => self.on_system_event(ctx, &m, b),
+            Body::Imbalance(b) => self.on_imbalance(ctx, &m, b),
+            Body::TopOfBook(b) => self.on_top_of_book(ctx, &m, b),
+        }
+    }
+    fn on_instrument_definition(
+        &mut self,
+        ctx: &Context<'_>,
+        m: &Repr,
+        d: &schema::InstrumentDefinition,
+    ) {
+    }
+    fn on_order_add(&mut self, ctx: &Context<'_>, m: &Repr, o: &schema::OrderAdd) {}
+    fn on_order_replace(&mut self, ctx: &Context<'_>, m: &Repr, o: &schema::OrderReplace) {}
+    fn on_order_cancel(&mut self, ctx: &Context<'_>, m: &Repr, o: &schema::OrderCancel) {}
+    fn on_order_delete(&mut self, ctx: &Context<'_>, m: &Repr, o: &schema::OrderDelete) {}
+    fn on_order_executed(&mut self, ctx: &Context<'_>, m: &Repr, e: &schema::Execution) {}
+    fn on_order_executed_with_price(&mut self, ctx: &Context<'_>, m: &Repr, e: &schema::Execution) {
+    }
+    fn on_trade(&mut self, ctx: &Context<'_>, m: &Repr, t: &schema::Trade) {}
+    fn on_cross_trade(&mut self, ctx: &Context<'_>, m: &Repr, t: &schema::CrossTrade) {}
+    fn on_broken_trade(&mut self, ctx: &Context<'_>, m: &Repr, t: &schema::BrokenTrade) {}
+    fn on_trading_status(&mut self, ctx: &Context<'_>, m: &Repr, s: &schema::TradingStatus) {}
+    fn on_system_event(&mut self, ctx: &Context<'_>, m: &Repr, s: &schema::SystemEvent) {}
+    fn on_imbalance(&mut self, ctx: &Context<'_>, m: &Repr, i: &schema::Imbalance) {}
+    fn on_top_of_book(&mut self, ctx: &Context<'_>, m: &Repr, t: &schema::TopOfBook) {}
+    /// Messages `from..=to` of the group are lost for good.
+    fn on_gap(&mut self, group: usize, group_name: &str, from: u64, to: u64) {}
+    /// The group's session ended (everything before `next_seq` was delivered or reported).
+    fn on_end_of_session(&mut self, group: usize, group_name: &str, next_seq: u64) {}
+}
+
+/// The unicast path to a group's re-request server: requests leave from the socket the
+/// answers arrive on.
+struct Rtx {
+    rx: BatchReceiver,
+    send: UdpSocket,
+    server: SocketAddrV4,
+}
+
+struct GroupRx {
+    name: String,
+    session: Option<Session>,
+    a: BatchReceiver,
+    b: Option<BatchReceiver>,
+    rtx: Option<Rtx>,
+    arbiter: Arbiter,
+}
+
+/// Options shared by all groups.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub rcvbuf: usize,
+    pub poll: PollMode,
+    pub arbiter: ArbiterConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            rcvbuf: 8 << 20,
+            poll: PollMode::Blocking(Duration::from_millis(10)),
+            arbiter: ArbiterConfig::default(),
+        }
+    }
+}
+
+/// Builds a `Subscriber`.
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    groups: Vec<GroupSpec>,
+    options: Options,
+}
+
+impl Builder {
+    pub fn group(mut self, g: GroupSpec) -> Self {
+        self.groups.push(g);
+        self
+    }
+    /// SO_RCVBUF of every receive socket.
+    pub fn rcvbuf(mut self, bytes: usize) -> Self {
+        self.options.rcvbuf = bytes;
+        self
+    }
+    pub fn poll_mode(mut self, p: PollMode) -> Self {
+        self.options.poll = p;
+        self
+    }
+    /// Arbitration and recovery timing (gap window, request timeout, buffer, ...).
+    pub fn recovery(mut self, a: ArbiterConfig) -> Self {
+        self.options.arbiter = a;
+        self
+    }
+    pub fn build(self) -> io::Result<Subscriber> {
+        let mut s = Subscriber::new(self.options);
+        for g in self.groups {
+            s.add_group(g)?;
+        }
+        Ok(s)
+    }
+}
+
+/// Receives tickcast groups and delivers their messages in order.
+pub struct Subscriber {
+    options: Options,
+    groups: Vec<GroupRx>,
+    pub stats: Stats,
+    epoch: Instant,
+}
+
+/// Turns the state machine's outputs into handler calls and socket sends.
+struct Deliver<'a, H: Handler> {
+    handler: &'a mut H,
+    group: usize,
+    name: &'a str,
+    session: Session,
+    rtx: Option<(&'a UdpSocket, SocketAddrV4)>,
+    stats: &'a mut Stats,
+    delivered: usize,
+}
+
+impl<H: Handler> Output for Deliver<'_, H> {
+    fn deliver(&mut self, seq: u64, record: &[u8]) {
+        match Message::new_checked(record) {
+            Ok(m) => {
+                self.stats.record_latency(m.recv_ts_ns());
+                let ctx = Context {
+                    group: self.group,
+                    group_name: self.name,
+                    session: self.session,
+                    seq,
+                };
+                self.handler.on_message(&ctx, &m);
+                self.delivered += 1;
+            }
+            Err(_) => self.stats.malformed += 1,
+        }
+    }
+    fn gap(&mut self, from: u64, to: u64) {
+        self.handler.on_gap(self.group, self.name, from, to);
+    }
+    fn request(&mut self, from: u64, count: u16) {
+        if let Some((sock, server)) = self.rtx {
+            let mut buf = [0u8; 20];
+            let n = emit_request(&mut buf, &self.session, from, count);
+            if sock.send_to(&buf[..n], server).is_err() {
+                self.stats.request_errors += 1;
+            }
+        }
+    }
+    fn end_of_session(&mut self, next: u64) {
+        self.handler.on_end_of_session(self.group, self.name, next);
+    }
+}
+
+impl Subscriber {
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    pub fn new(options: Options) -> Subscriber {
+        Subscriber {
+            options,
+            groups: Vec::new(),
+            stats: Stats::new(),
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Joins a group's feeds; returns its index.
+    pub fn add_group(&mut self, g: GroupSpec) -> io::Result<usize> {
+        let open = |addr: SocketAddrV4| {
+            let mut ep = Endpoint::new(addr, g.interface);
+            ep.source = g.source;
+            ep.rcvbuf = self.options.rcvbuf;
+            BatchReceiver::open(&ep)
+        };
+        let a = open(g.feed_a)?;
+        let b = g.feed_b.map(open).transpose()?;
+        let rtx = match g.retransmit {
+            None => None,
+            Some(server) => {
+                let local = if server.ip().is_loopback() {
+                    Ipv4Addr::LOCALHOST
+                } else {
+                    Ipv4Addr::UNSPECIFIED
+                };
+                let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+                let _ = sock.set_recv_buffer_size(self.options.rcvbuf);
+                sock.bind(&std::net::SocketAddr::from((local, 0)).into())?;
+                let send = UdpSocket::from(sock.try_clone()?);
+                Some(Rtx {
+                    rx: BatchReceiver::from_socket(sock)?,
+                    send,
+                    server,
+                })
+            }
+        };
+        self.groups.push(GroupRx {
+            name: g.name,
+            session: None,
+            a,
+            b,
+            rtx,
+            arbiter: Arbiter::new(self.options.arbiter),
+        });
+        Ok(self.groups.len() - 1)
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The arbitration counters of group `i`.
+    pub fn group_stats(&self, i: usize) -> Option<ArbiterStats> {
+        self.groups.get(i).map(|g| g.arbiter.stats)
+    }
+
+    /// Whether every group has reported end of session.
+    pub fn all_ended(&self) -> bool {
+        !self.groups.is_empty() && self.groups.iter().all(|g| g.arbiter.has_ended())
+    }
+
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Receives what is ready (waiting per the poll mode when nothing is), runs the recovery
+    /// timers and delivers in order. Returns the number of messages delivered.
+    pub fn poll<H: Handler>(&mut self, handler: &mut H) -> io::Result<usize> {
+        let mut delivered = self.poll_once(handler)?;
+        if delivered == 0 {
+            if let PollMode::Blocking(d) = self.options.poll {
+                let wait = if self.groups.iter().any(|g| g.arbiter.pending()) {
+                    d.min(Duration::from_millis(1))
+                } else {
+                    d
+                };
+                self.wait_readable(wait);
+                delivered += self.poll_once(handler)?;
+            }
+        }
+        self.refresh_stats();
+        Ok(delivered)
+    }
+
+    /// Polls until `stop` returns true.
+    pub fn run<H: Handler>(&mut self, handler: &mut H, stop: impl Fn() -> bool) -> io::Result<()> {
+        while !stop() {
+            self.poll(handler)?;
+        }
+        Ok(())
+    }
+
+    /// Blocks until a socket is readable or `timeout` passes. The fd list lives on the stack
+    /// (no allocation); beyond `MAX_WAIT_FDS` sockets the rest are still read on every turn.
+    fn wait_readable(&self, timeout: Duration) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        const MAX_WAIT_FDS: usize = 48;
+        let mut socks = self.groups.iter().flat_map(|g| {
+            [
+                Some(g.a.socket()),
+                g.b.as_ref().map(|b| b.socket()),
+                g.rtx.as_ref().map(|r| r.rx.socket()),
+            ]
+            .into_iter()
+            .flatten()
+        });
+        let Some(first) = self.groups.first().map(|g| g.a.socket().as_fd()) else {
+            std::thread::sleep(timeout);
+            return;
+        };
+        let mut n = 0;
+        let mut fds: [PollFd<'_>; MAX_WAIT_FDS] = std::array::from_fn(|_| match socks.next() {
+            Some(s) => {
+                n += 1;
+                PollFd::new(s.as_fd(), PollFlags::POLLIN)
+            }
+            None => PollFd::new(first, PollFlags::POLLIN),
+        });
+        let ms = timeout.as_millis().min(u128::from(u16::MAX)) as u16;
+        let _ = poll(&mut fds[..n], PollTimeout::from(ms));
+    }
+
+    fn poll_once<H: Handler>(&mut self, handler: &mut H) -> io::Result<usize> {
+        let mut delivered = 0;
+        for gi in 0..self.groups.len() {
+            for feed in [Feed::A, Feed::B, Feed::Retransmit] {
+                delivered += self.drain_socket(gi, feed, handler)?;
+            }
+            let now = self.now();
+            let GroupRx {
+                name,
+                session,
+                rtx,
+                arbiter,
+                ..
+            } = &mut self.groups[gi];
+            if !arbiter.pending() && arbiter.has_ended() {
+                continue;
+            }
+            let mut out = Deliver {
+                handler,
+                group: gi,
+                name,
+                session: session.unwrap_or(Session([b' '; 10])),
+                rtx: rtx.as_ref().map(|r| (&r.send, r.server)),
+                stats: &mut self.stats,
+                delivered: 0,
+            };
+            arbiter.tick(now, &mut out);
+            delivered += out.delivered;
+        }
+        Ok(delivered)
+    }
+
+    fn drain_socket<H: Handler>(
+        &mut self,
+        gi: usize,
+        feed: Feed,
+        handler: &mut H,
+    ) -> io::Result<usize> {
+        let now = self.now();
+        let GroupRx {
+            name,
+            session,
+            a,
+            b,
+            rtx,
+            arbiter,
+        } = &mut self.groups[gi];
+        let (rx, rtx) = match (feed, rtx) {
+            (Feed::A, r) => (a, r.as_ref().map(|r| (&r.send, r.server))),
+            (Feed::B, r) => match b {
+                Some(b) => (b, r.as_ref().map(|r| (&r.send, r.server))),
+                None => return Ok(0),
+            },
+            (Feed::Retransmit, Some(r)) => (&mut r.rx, Some((&r.send, r.server))),
+            (Feed::Retransmit, None) => return Ok(0),
+        };
+        let n = rx.recv_batch(None)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.stats.set_kernel_drops(gi, feed, rx.kernel_drops());
+        let rx = &*rx;
+        let mut delivered = 0;
+        for i in 0..n {
+            let Some(d) = rx.get(i) else { continue };
+            self.stats.datagrams += 1;
+            let Ok(p) = Packet::new_checked(d.bytes) else {
+                self.stats.bad_datagrams += 1;
+                continue;
+            };
+            let s = p.session();
+            match session {
+                None => *session = Some(s),
+                Some(want) if *want != s => {
+                    self.stats.wrong_session += 1;
+                    continue;
+                }
+                Some(_) => {}
+            }
+            if p.validate().is_err() {
+                // A count that overruns the datagram: nothing in it can be trusted.
+                self.stats.bad_datagrams += 1;
+                continue;
+            }
+            let mut out = Deliver {
+                handler,
+                group: gi,
+                name,
+                session: s,
+                rtx,
+                stats: &mut self.stats,
+                delivered: 0,
+            };
+            match p.kind() {
+                PacketKind::Data => {
+                    arbiter.on_data(now, feed, p.sequence(), p.messages().flatten(), &mut out)
+                }
+                PacketKind::Heartbeat => arbiter.on_heartbeat(now, p.sequence(), &mut out),
+                PacketKind::EndOfSession => arbiter.on_end_of_session(now, p.sequence(), &mut out),
+            }
+            delivered += out.delivered;
+        }
+        Ok(delivered)
+    }
+
+    fn refresh_stats(&mut self) {
+        let mut sum = ArbiterStats::default();
+        for g in &self.groups {
+            let s = g.arbiter.stats;
+            sum.received += s.received;
+            sum.delivered += s.delivered;
+            sum.duplicates += s.duplicates;
+            sum.gaps_opened += s.gaps_opened;
+            sum.gaps_filled += s.gaps_filled;
+            sum.gaps_lost += s.gaps_lost;
+            sum.messages_lost += s.messages_lost;
+            sum.requests += s.requests;
+            sum.recovered += s.recovered;
+        }
+        self.stats.arbiter = sum;
+    }
+}
