@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 
 pub mod batch;
+pub mod bench;
 pub mod cmd;
 pub mod config;
 pub mod counters;

@@ -19,13 +19,17 @@ enum Command {
     Run(cmd::run::Args),
     /// Validate a config file.
     CheckConfig(cmd::check_config::Args),
+    /// Measure tickcast against a naive sender and the raw kernel limit.
+    Bench(cmd::bench::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     // Offline commands print one summary line for bad input; per-record warnings are opt-in.
     let default_level = match cli.command {
-        Command::Decode(_) | Command::Gen(_) | Command::CheckConfig(_) => "error",
+        Command::Decode(_) | Command::Gen(_) | Command::CheckConfig(_) | Command::Bench(_) => {
+            "error"
+        }
         Command::Run(_) => "info",
     };
     tracing_subscriber::fmt()
@@ -40,6 +44,7 @@ fn main() {
         Command::Gen(a) => cmd::gen::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::CheckConfig(a) => cmd::check_config::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

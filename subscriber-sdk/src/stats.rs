@@ -43,9 +43,10 @@ impl Stats {
         }
     }
 
+    /// Records delivery at `now` (wall-clock ns, read once per received batch: a clock read
+    /// per message would cost more than the rest of delivery).
     #[inline]
-    pub fn record_latency(&mut self, recv_ts_ns: u64) {
-        let now = crate::now_ns();
+    pub fn record_latency(&mut self, recv_ts_ns: u64, now: u64) {
         if recv_ts_ns > 0 && now > recv_ts_ns {
             self.latency.saturating_record(now - recv_ts_ns);
         }

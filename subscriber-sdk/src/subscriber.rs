@@ -210,13 +210,15 @@ struct Deliver<'a, H: Handler> {
     rtx: Option<(&'a UdpSocket, SocketAddrV4)>,
     stats: &'a mut Stats,
     delivered: usize,
+    /// Wall-clock time of this round of delivery.
+    now_ns: u64,
 }
 
 impl<H: Handler> Output for Deliver<'_, H> {
     fn deliver(&mut self, seq: u64, record: &[u8]) {
         match Message::new_checked(record) {
             Ok(m) => {
-                self.stats.record_latency(m.recv_ts_ns());
+                self.stats.record_latency(m.recv_ts_ns(), self.now_ns);
                 let ctx = Context {
                     group: self.group,
                     group_name: self.name,
@@ -400,6 +402,7 @@ impl Subscriber {
                 rtx: rtx.as_ref().map(|r| (&r.send, r.server)),
                 stats: &mut self.stats,
                 delivered: 0,
+                now_ns: crate::now_ns(),
             };
             arbiter.tick(now, &mut out);
             delivered += out.delivered;
@@ -438,6 +441,7 @@ impl Subscriber {
         self.stats.set_kernel_drops(gi, feed, rx.kernel_drops());
         let rx = &*rx;
         let mut delivered = 0;
+        let wall = crate::now_ns();
         for i in 0..n {
             let Some(d) = rx.get(i) else { continue };
             self.stats.datagrams += 1;
@@ -467,6 +471,7 @@ impl Subscriber {
                 rtx,
                 stats: &mut self.stats,
                 delivered: 0,
+                now_ns: wall,
             };
             match p.kind() {
                 PacketKind::Data => {

@@ -107,25 +107,59 @@ fn nix_uid() -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-/// The `tickcast` (and `tickcast-tap`) binaries of the profile these tests were built with,
-/// built on first use so that `cargo test` alone is enough.
+/// The `tickcast` (and `tickcast-tap`) binaries of the profile these tests were built with.
+/// `cargo test --workspace` builds them before any test runs; when a test of this crate runs on
+/// its own and they are missing, they are built once (never while other tests may be reading
+/// the target directory's libraries).
 pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let path = profile_dir.join(name);
+    if !path.exists() {
+        static BUILT: std::sync::Once = std::sync::Once::new();
+        BUILT.call_once(|| {
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--quiet", "--workspace", "--bins"]);
+            if release {
+                cmd.arg("--release");
+            }
+            assert!(
+                cmd.status().expect("run cargo build").success(),
+                "cargo build --bins failed"
+            );
+        });
+    }
+    path
+}
+
+/// The SDK's static library for C programs, built in a target directory of its own so that the
+/// build cannot disturb the libraries the running test suite uses.
+pub fn sdk_staticlib() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let release = profile_dir.file_name().is_some_and(|n| n == "release");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "--workspace", "--bins", "--lib"]);
-        if release {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of the binaries failed");
-        profile_dir
-    });
-    dir.join(name)
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+            let target = root.join("target").join("c-abi");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .current_dir(root)
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "tickcast-sdk",
+                    "--lib",
+                    "--target-dir",
+                ])
+                .arg(&target)
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building the SDK's static library failed");
+            target.join("debug").join("libsubscriber_sdk.a")
+        })
+        .clone()
 }
 
 /// A UDP sender for multicast on loopback (interface 127.0.0.1, loop on).

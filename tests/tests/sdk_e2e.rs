@@ -251,8 +251,7 @@ fn tap_shows_the_stream_as_json() {
 #[test]
 fn c_example_receives_from_a_live_distributor() {
     let (cfg, g, file) = setup(9, "sdk-c", 20_000);
-    let exe = bin("tickcast");
-    let lib = exe.parent().unwrap().join("libsubscriber_sdk.a");
+    let lib = sdk_staticlib();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();

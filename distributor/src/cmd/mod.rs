@@ -1,5 +1,6 @@
 //! The `tickcast` subcommands.
 
+pub mod bench;
 pub mod check_config;
 pub mod decode;
 pub mod gen;

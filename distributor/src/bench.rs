@@ -1,0 +1,661 @@
+//! `tickcast bench`: three phases on loopback in one run, with the same subscriber SDK receiving:
+//!
+//! - `tickcast`: a generated ITCH feed → feed handler → shard(s) → sendmmsg → multicast;
+//! - `naive`: the same normalized messages, one `sendto` per message per subscriber (unicast);
+//! - `raw`: pre-built full datagrams of the same size, `sendmmsg` to the same number of groups,
+//!   no feed work — what the kernel can move.
+//!
+//! Ratios measured in the same run are what the machine can vouch for.
+
+use crate::batch;
+use crate::config::{Config, Content, Group, Idle, Shard as ShardCfg};
+use crate::counters::{GroupCounters, ShardCounters};
+use crate::pipeline::{self, FeedCounters, FeedSource};
+use crate::routing::Router;
+use crate::shard::{Shard, ShardSpec};
+use crate::sys::{MmsgSender, OutDatagram};
+use feedhandler::generator::{Generator, GeneratorConfig, MAX_MESSAGE};
+use feedhandler::source::{Frame, Framing, Source, SourceError};
+use feedhandler::{FeedHandler, SessionClock};
+use hdrhistogram::Histogram;
+use protocol::moldudp64::{self, PacketBuilder, Session};
+use protocol::schema::{Message, RECORD_SIZE};
+use serde::Serialize;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use subscriber_sdk::{ArbiterConfig, Context, GroupSpec, Handler, PollMode, Subscriber};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub seconds: f64,
+    pub groups: usize,
+    pub subscribers: usize,
+    pub max_payload: usize,
+    pub shards: usize,
+    /// Source messages generated once and replayed in a loop.
+    pub feed_messages: usize,
+}
+
+/// One phase's figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Phase {
+    /// Messages delivered per second to each subscriber (total delivered / subscribers / s).
+    pub msgs_per_s: f64,
+    /// Distinct datagrams the sender handed to the kernel per second (a unicast copy per
+    /// subscriber counts once each).
+    pub datagrams_per_s: f64,
+    pub msgs_per_datagram: f64,
+    /// Send-side system calls per message per subscriber.
+    pub syscalls_per_msg_per_sub: f64,
+    /// Fraction of (messages sent × subscribers) not delivered.
+    pub loss: f64,
+    pub latency_ns: Latency,
+    pub messages_sent: u64,
+    pub messages_delivered: u64,
+    pub datagrams: u64,
+    pub send_syscalls: u64,
+    pub seconds: f64,
+    pub kernel_drops: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latency {
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratios {
+    pub vs_naive: f64,
+    pub vs_raw: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub tickcast: Phase,
+    pub naive: Phase,
+    pub raw: Phase,
+    pub ratios: Ratios,
+    pub groups: usize,
+    pub subscribers: usize,
+    pub max_payload: usize,
+    pub shards: usize,
+    pub seconds_per_phase: f64,
+}
+
+/// A generated ITCH feed (BinaryFILE framing) and its chunk boundaries.
+type FeedData = (Arc<Vec<u8>>, Arc<Vec<(usize, usize)>>);
+
+/// A generated ITCH feed in memory, replayed in a loop in chunks of about one input
+/// datagram's worth of messages.
+struct MemorySource {
+    data: Arc<Vec<u8>>,
+    chunks: Arc<Vec<(usize, usize)>>,
+    next: usize,
+}
+
+impl Source for MemorySource {
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+        let (a, b) = self.chunks[self.next];
+        self.next = (self.next + 1) % self.chunks.len();
+        Ok(Some(Frame {
+            framing: Framing::BinaryFile,
+            bytes: &self.data[a..b],
+            recv_ts_ns: feedhandler::now_ns(),
+        }))
+    }
+}
+
+/// Messages per input chunk: a MoldUDP64 datagram of ITCH holds about this many.
+const CHUNK_MESSAGES: usize = 32;
+
+fn generate(messages: usize) -> FeedData {
+    let mut g = Generator::new(GeneratorConfig {
+        instruments: 500,
+        seed: 7,
+        ..Default::default()
+    });
+    let mut data = Vec::with_capacity(messages * 36);
+    let mut chunks = Vec::with_capacity(messages / CHUNK_MESSAGES + 1);
+    let mut m = [0u8; MAX_MESSAGE];
+    let mut start = 0;
+    for i in 0..messages {
+        let n = g.next_message(&mut m);
+        data.extend_from_slice(&(n as u16).to_be_bytes());
+        data.extend_from_slice(&m[..n]);
+        if (i + 1) % CHUNK_MESSAGES == 0 {
+            chunks.push((start, data.len()));
+            start = data.len();
+        }
+    }
+    if start < data.len() {
+        chunks.push((start, data.len()));
+    }
+    (Arc::new(data), Arc::new(chunks))
+}
+
+/// Counts what a subscriber gets (touching each message's kind, as an application would).
+struct Count {
+    delivered: u64,
+    kinds: [u64; 16],
+}
+
+impl Handler for Count {
+    fn on_message(&mut self, _ctx: &Context<'_>, msg: &Message<&[u8]>) {
+        self.delivered += 1;
+        self.kinds[msg.kind() as usize & 15] += 1;
+    }
+}
+
+struct SubResult {
+    delivered: u64,
+    latency: Histogram<u64>,
+    kernel_drops: u64,
+}
+
+/// Starts `n` subscriber threads on `groups`; they run until `stop`, then drain until every
+/// group ended or `grace` passed.
+fn subscribers(
+    n: usize,
+    groups: Vec<GroupSpec>,
+    stop: Arc<AtomicBool>,
+    grace: Duration,
+) -> Vec<std::thread::JoinHandle<SubResult>> {
+    (0..n)
+        .map(|_| {
+            let groups = groups.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("subscriber".into())
+                .spawn(move || {
+                    let recovery = ArbiterConfig {
+                        gap_timeout_ns: 200_000_000,
+                        ..Default::default()
+                    };
+                    let mut b = Subscriber::builder()
+                        .rcvbuf(64 << 20)
+                        .poll_mode(PollMode::Blocking(Duration::from_millis(1)))
+                        .recovery(recovery);
+                    for g in groups {
+                        b = b.group(g);
+                    }
+                    let mut sub = b.build().expect("bench subscriber sockets");
+                    let mut h = Count {
+                        delivered: 0,
+                        kinds: [0; 16],
+                    };
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = sub.poll(&mut h);
+                    }
+                    let until = Instant::now() + grace;
+                    let mut idle_since = Instant::now();
+                    while !sub.all_ended() && Instant::now() < until {
+                        if sub.poll(&mut h).unwrap_or(0) > 0 {
+                            idle_since = Instant::now();
+                        } else if idle_since.elapsed() > Duration::from_millis(300) {
+                            break;
+                        }
+                    }
+                    SubResult {
+                        delivered: h.delivered,
+                        latency: sub.stats.latency.clone(),
+                        kernel_drops: sub.stats.kernel_drops(),
+                    }
+                })
+                .expect("spawn subscriber thread")
+        })
+        .collect()
+}
+
+fn collect(handles: Vec<std::thread::JoinHandle<SubResult>>) -> (u64, Histogram<u64>, u64) {
+    let mut total = 0;
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("histogram");
+    let mut drops = 0;
+    for h in handles {
+        if let Ok(r) = h.join() {
+            total += r.delivered;
+            let _ = hist.add(&r.latency);
+            drops += r.kernel_drops;
+        }
+    }
+    (total, hist, drops)
+}
+
+fn latency(h: &Histogram<u64>) -> Latency {
+    if h.is_empty() {
+        return Latency::default();
+    }
+    Latency {
+        p50: h.value_at_quantile(0.5),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+    }
+}
+
+fn finish(mut p: Phase, subs: usize, delivered: u64, hist: &Histogram<u64>, drops: u64) -> Phase {
+    let s = p.seconds.max(1e-9);
+    let expected = p.messages_sent.saturating_mul(subs as u64).max(1);
+    p.messages_delivered = delivered;
+    p.msgs_per_s = delivered as f64 / subs.max(1) as f64 / s;
+    p.datagrams_per_s = p.datagrams as f64 / s;
+    p.msgs_per_datagram = if p.datagrams > 0 {
+        p.messages_sent as f64 / p.datagrams as f64
+    } else {
+        0.0
+    };
+    p.syscalls_per_msg_per_sub = p.send_syscalls as f64 / expected as f64;
+    p.loss = (1.0 - delivered as f64 / expected as f64).max(0.0);
+    p.latency_ns = latency(hist);
+    p.kernel_drops = drops;
+    p
+}
+
+/// Unique ports and groups for this process, so two benches (or a test) do not collide.
+fn base_port() -> u16 {
+    36_000 + (std::process::id() % 200) as u16 * 20
+}
+
+fn bench_config(cfg: &BenchConfig, journal: &std::path::Path) -> Config {
+    let mut c = Config::load(None).expect("embedded default config");
+    let base = base_port();
+    let template = c.groups[0].clone();
+    c.groups = (0..cfg.groups)
+        .map(|i| Group {
+            name: format!("bench{i}"),
+            session: format!("BENCH{i:03}"),
+            symbols: vec![],
+            symbol_ranges: vec![],
+            partition: Some(format!("{i}/{}", cfg.groups)),
+            content: Content::All,
+            feed_a: SocketAddrV4::new(Ipv4Addr::new(239, 194, 1, i as u8 + 1), base + i as u16),
+            feed_b: None,
+            multicast_loop: true,
+            max_payload: cfg.max_payload,
+            retransmit: SocketAddrV4::new(Ipv4Addr::LOCALHOST, base + 10 + i as u16),
+            ring: 1 << 16,
+            sndbuf: 16 << 20,
+            ..template.clone()
+        })
+        .collect();
+    let shards = cfg.shards.clamp(1, cfg.groups);
+    c.shards = (0..shards)
+        .map(|s| ShardCfg {
+            core: s,
+            groups: (0..cfg.groups)
+                .filter(|g| g % shards == s)
+                .map(|g| format!("bench{g}"))
+                .collect(),
+            idle: Idle::Park,
+        })
+        .collect();
+    c.journal.dir = journal.to_path_buf();
+    c.metrics.listen = None;
+    c
+}
+
+fn tickcast_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
+    let journal = std::env::temp_dir().join(format!("tickcast-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&journal);
+    let c = bench_config(cfg, &journal);
+    let stop_subs = Arc::new(AtomicBool::new(false));
+    let specs: Vec<GroupSpec> = c
+        .groups
+        .iter()
+        .map(|g| GroupSpec::new(&g.name, g.feed_a))
+        .collect();
+    let subs = subscribers(
+        cfg.subscribers,
+        specs,
+        stop_subs.clone(),
+        Duration::from_secs(5),
+    );
+    std::thread::sleep(Duration::from_millis(200)); // joined before the first datagram
+
+    let group_counters: Vec<Arc<GroupCounters>> = c.groups.iter().map(|_| Arc::default()).collect();
+    let never = Arc::new(AtomicBool::new(false));
+    let mut inputs = Vec::new();
+    let mut threads = Vec::new();
+    let mut shard_counters = Vec::new();
+    for s in &c.shards {
+        let owned: Vec<(usize, Group)> = s
+            .groups
+            .iter()
+            .filter_map(|n| c.groups.iter().position(|g| &g.name == n))
+            .map(|i| (i, c.groups[i].clone()))
+            .collect();
+        let mask = owned.iter().fold(0u64, |m, (i, _)| m | (1 << i));
+        let (input, queue) = batch::channel(mask, c.feed.queue_depth);
+        let counters = Arc::new(ShardCounters::default());
+        let spec = ShardSpec {
+            core: s.core,
+            idle: s.idle,
+            groups: &owned,
+            journal: &c.journal,
+            group_counters: &group_counters,
+            linger: Duration::ZERO,
+        };
+        let shard = Shard::new(spec, queue, counters.clone(), never.clone())?;
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("shard-{}", s.core))
+                .spawn(move || shard.run())
+                .map_err(|e| e.to_string())?,
+        );
+        inputs.push(input);
+        shard_counters.push(counters);
+    }
+    let stop_feed = Arc::new(AtomicBool::new(false));
+    let fc = Arc::new(FeedCounters::default());
+    let src = MemorySource {
+        data: data.0.clone(),
+        chunks: data.1.clone(),
+        next: 0,
+    };
+    let clock = SessionClock::new(SessionClock::date_of_epoch_ns(feedhandler::now_ns()));
+    let (fcfg, fstop, fcc) = (c.clone(), stop_feed.clone(), fc.clone());
+    let started = Instant::now();
+    let feed_thread = std::thread::Builder::new()
+        .name("feed".into())
+        .spawn(move || {
+            let feed = FeedSource::File {
+                source: Box::new(src),
+                pacer: None,
+                date_from_frames: false,
+            };
+            pipeline::run_feed(feed, clock, &fcfg, inputs, fstop, fcc)
+        })
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_secs_f64(cfg.seconds));
+    stop_feed.store(true, Ordering::Relaxed);
+    let _ = feed_thread.join();
+    for t in threads {
+        let _ = t.join();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    stop_subs.store(true, Ordering::Relaxed);
+    let (delivered, hist, drops) = collect(subs);
+    let _ = std::fs::remove_dir_all(&journal);
+    let phase = Phase {
+        messages_sent: group_counters.iter().map(|g| g.messages.get()).sum(),
+        datagrams: group_counters.iter().map(|g| g.datagrams.get()).sum(),
+        send_syscalls: shard_counters.iter().map(|s| s.sendmmsg_calls.get()).sum(),
+        seconds,
+        ..Default::default()
+    };
+    Ok(finish(phase, cfg.subscribers, delivered, &hist, drops))
+}
+
+fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
+    let base = base_port() + 100;
+    let addrs: Vec<SocketAddrV4> = (0..cfg.subscribers)
+        .map(|i| SocketAddrV4::new(Ipv4Addr::LOCALHOST, base + i as u16))
+        .collect();
+    let stop_subs = Arc::new(AtomicBool::new(false));
+    let subs: Vec<_> = addrs
+        .iter()
+        .flat_map(|a| {
+            subscribers(
+                1,
+                vec![GroupSpec::new("naive", *a)],
+                stop_subs.clone(),
+                Duration::from_secs(5),
+            )
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let journal = std::env::temp_dir();
+    let c = bench_config(cfg, &journal);
+    let mut router = Router::new(&c.groups);
+    let session = Session::new("NAIVE").map_err(|e| e.to_string())?;
+    let mut fh = FeedHandler::new(
+        SessionClock::new(SessionClock::date_of_epoch_ns(feedhandler::now_ns())),
+        false,
+    );
+    let mut src = MemorySource {
+        data: data.0.clone(),
+        chunks: data.1.clone(),
+        next: 0,
+    };
+    let mut pkt = [0u8; moldudp64::HEADER_LEN + 2 + RECORD_SIZE];
+    let (mut seq, mut calls) = (1u64, 0u64);
+    let started = Instant::now();
+    let limit = Duration::from_secs_f64(cfg.seconds);
+    while started.elapsed() < limit {
+        let Ok(Some(frame)) = src.next_frame() else {
+            break;
+        };
+        fh.on_frame(&frame, &mut |m| {
+            if router.route(m) == 0 {
+                return; // the same messages tickcast routes
+            }
+            let Ok(mut b) = PacketBuilder::new(&mut pkt[..], usize::MAX, &session, seq) else {
+                return;
+            };
+            if b.append_with(RECORD_SIZE, |d| {
+                let _ = m.emit(d);
+            })
+            .is_err()
+            {
+                return;
+            }
+            let n = b.len();
+            for a in &addrs {
+                let _ = sock.send_to(&pkt[..n], a);
+                calls += 1;
+            }
+            seq += 1;
+        });
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    // End of session so that the subscribers know the last sequence.
+    let mut eos = [0u8; moldudp64::HEADER_LEN];
+    moldudp64::emit_end_of_session(&mut eos, &session, seq);
+    for a in &addrs {
+        let _ = sock.send_to(&eos, a);
+    }
+    stop_subs.store(true, Ordering::Relaxed);
+    let (delivered, hist, drops) = collect(subs);
+    let phase = Phase {
+        messages_sent: seq - 1,
+        datagrams: calls,
+        send_syscalls: calls,
+        seconds,
+        ..Default::default()
+    };
+    let mut p = finish(phase, cfg.subscribers, delivered, &hist, drops);
+    p.msgs_per_datagram = 1.0;
+    Ok(p)
+}
+
+fn raw_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
+    let base = base_port() + 200;
+    let groups: Vec<SocketAddrV4> = (0..cfg.groups)
+        .map(|i| SocketAddrV4::new(Ipv4Addr::new(239, 194, 2, i as u8 + 1), base + i as u16))
+        .collect();
+    let stop_subs = Arc::new(AtomicBool::new(false));
+    let specs: Vec<GroupSpec> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| GroupSpec::new(&format!("raw{i}"), *g))
+        .collect();
+    let subs = subscribers(
+        cfg.subscribers,
+        specs,
+        stop_subs.clone(),
+        Duration::from_secs(5),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+
+    // Real normalized records, packed into full datagrams once.
+    let mut records: Vec<[u8; RECORD_SIZE]> = Vec::new();
+    let mut fh = FeedHandler::new(
+        SessionClock::new(SessionClock::date_of_epoch_ns(feedhandler::now_ns())),
+        false,
+    );
+    let mut src = MemorySource {
+        data: data.0.clone(),
+        chunks: data.1.clone(),
+        next: 0,
+    };
+    while records.len() < 4096 {
+        let Ok(Some(frame)) = src.next_frame() else {
+            break;
+        };
+        fh.on_frame(&frame, &mut |m| {
+            let mut r = [0u8; RECORD_SIZE];
+            let _ = m.emit(&mut r);
+            records.push(r);
+        });
+    }
+    let per = (cfg.max_payload - moldudp64::HEADER_LEN) / (2 + RECORD_SIZE);
+    const BURST: usize = 32; // datagrams per group per sendmmsg
+    let slot = cfg.max_payload;
+    let mut arena = vec![0u8; groups.len() * BURST * slot];
+    let sessions: Vec<Session> = (0..groups.len())
+        .map(|i| Session::new(&format!("RAW{i:03}")).expect("session"))
+        .collect();
+    let mut out: Vec<OutDatagram> = Vec::with_capacity(groups.len() * BURST);
+    for (gi, g) in groups.iter().enumerate() {
+        for k in 0..BURST {
+            let off = (gi * BURST + k) * slot;
+            let mut b = PacketBuilder::new(&mut arena[off..off + slot], slot, &sessions[gi], 1)
+                .map_err(|e| e.to_string())?;
+            for j in 0..per {
+                b.append(&records[(k * per + j) % records.len()])
+                    .map_err(|e| e.to_string())?;
+            }
+            out.push(OutDatagram {
+                offset: off as u32,
+                len: b.len() as u32,
+                dest: *g,
+                socket: 0,
+                group: gi as u16,
+            });
+        }
+    }
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
+        .map_err(|e| e.to_string())?;
+    s.set_multicast_if_v4(&Ipv4Addr::LOCALHOST)
+        .map_err(|e| e.to_string())?;
+    s.set_multicast_loop_v4(true).map_err(|e| e.to_string())?;
+    let _ = s.set_send_buffer_size(16 << 20);
+    s.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let fds = [s.as_raw_fd()];
+    let mut sender = MmsgSender::new();
+    let mut seqs = vec![1u64; groups.len()];
+    let (mut calls, mut sent) = (0u64, 0u64);
+    let started = Instant::now();
+    let limit = Duration::from_secs_f64(cfg.seconds);
+    while started.elapsed() < limit {
+        // Stamp sequence and send time: all the work a datagram gets here.
+        let now = feedhandler::now_ns().to_le_bytes();
+        for d in &out {
+            let gi = d.group as usize;
+            let off = d.offset as usize;
+            arena[off + 10..off + 18].copy_from_slice(&seqs[gi].to_be_bytes());
+            seqs[gi] += per as u64;
+            for j in 0..per {
+                let r = off + moldudp64::HEADER_LEN + j * (2 + RECORD_SIZE) + 2;
+                arena[r + 16..r + 24].copy_from_slice(&now);
+            }
+        }
+        let r = sender.send_all(&fds, &arena, &out);
+        calls += r.calls;
+        sent += r.sent;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut eos = [0u8; moldudp64::HEADER_LEN];
+    for (gi, g) in groups.iter().enumerate() {
+        moldudp64::emit_end_of_session(&mut eos, &sessions[gi], seqs[gi]);
+        let _ = UdpSocket::from(s.try_clone().map_err(|e| e.to_string())?).send_to(&eos, g);
+    }
+    stop_subs.store(true, Ordering::Relaxed);
+    let (delivered, hist, drops) = collect(subs);
+    let phase = Phase {
+        messages_sent: sent * per as u64,
+        datagrams: sent,
+        send_syscalls: calls,
+        seconds,
+        ..Default::default()
+    };
+    Ok(finish(phase, cfg.subscribers, delivered, &hist, drops))
+}
+
+/// Runs the three phases.
+pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
+    if cfg.groups == 0 || cfg.groups > 64 || cfg.subscribers == 0 || cfg.subscribers > 64 {
+        return Err("--groups and --subscribers must be 1..=64".into());
+    }
+    let min = moldudp64::HEADER_LEN + 2 + RECORD_SIZE;
+    if cfg.max_payload < min || cfg.max_payload > 65507 {
+        return Err(format!("--max-payload must be {min}..=65507"));
+    }
+    let data = generate(cfg.feed_messages);
+    let tickcast = tickcast_phase(cfg, &data)?;
+    let naive = naive_phase(cfg, &data)?;
+    let raw = raw_phase(cfg, &data)?;
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    Ok(Report {
+        ratios: Ratios {
+            vs_naive: ratio(tickcast.msgs_per_s, naive.msgs_per_s),
+            vs_raw: ratio(tickcast.msgs_per_s, raw.msgs_per_s),
+        },
+        tickcast,
+        naive,
+        raw,
+        groups: cfg.groups,
+        subscribers: cfg.subscribers,
+        max_payload: cfg.max_payload,
+        shards: cfg.shards,
+        seconds_per_phase: cfg.seconds,
+    })
+}
+
+/// The human table.
+pub fn table(r: &Report) -> String {
+    let mut s = format!(
+        "tickcast bench: {} groups, {} subscribers, {} shard(s), max payload {} B, {:.1} s per phase\n\n",
+        r.groups, r.subscribers, r.shards, r.max_payload, r.seconds_per_phase
+    );
+    s += &format!(
+        "{:<9} {:>13} {:>13} {:>10} {:>15} {:>8} {:>11} {:>11} {:>11}\n",
+        "phase",
+        "msgs/s/sub",
+        "datagrams/s",
+        "msgs/dgram",
+        "syscalls/msg/sub",
+        "loss",
+        "p50 ns",
+        "p99 ns",
+        "p99.9 ns"
+    );
+    for (name, p) in [
+        ("tickcast", &r.tickcast),
+        ("naive", &r.naive),
+        ("raw", &r.raw),
+    ] {
+        s += &format!(
+            "{:<9} {:>13.0} {:>13.0} {:>10.1} {:>15.6} {:>7.3}% {:>11} {:>11} {:>11}\n",
+            name,
+            p.msgs_per_s,
+            p.datagrams_per_s,
+            p.msgs_per_datagram,
+            p.syscalls_per_msg_per_sub,
+            p.loss * 100.0,
+            p.latency_ns.p50,
+            p.latency_ns.p99,
+            p.latency_ns.p999
+        );
+    }
+    s += &format!(
+        "\nratios: tickcast/naive = {:.2}x, tickcast/raw = {:.2}x\n",
+        r.ratios.vs_naive, r.ratios.vs_raw
+    );
+    s
+}

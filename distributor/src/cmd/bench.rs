@@ -1,0 +1,53 @@
+//! `tickcast bench [--seconds N] [--groups G] [--subscribers S] [--max-payload BYTES] [--json]`
+
+use crate::bench::{self, BenchConfig};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Seconds per phase (three phases).
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Multicast groups (instruments are split across them).
+    #[arg(long, default_value_t = 4)]
+    pub groups: usize,
+    /// Subscriber SDK instances, each on its own thread, each joined to every group.
+    #[arg(long, default_value_t = 4)]
+    pub subscribers: usize,
+    /// UDP payload cap of a datagram.
+    #[arg(long, default_value_t = 1472)]
+    pub max_payload: usize,
+    /// Distributor shards (pinned to cores 0..N).
+    #[arg(long, default_value_t = 1)]
+    pub shards: usize,
+    /// Source messages generated once and replayed in a loop.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub feed_messages: usize,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let cfg = BenchConfig {
+        seconds: args.seconds.clamp(0.1, 3600.0),
+        groups: args.groups,
+        subscribers: args.subscribers,
+        max_payload: args.max_payload,
+        shards: args.shards.max(1),
+        feed_messages: args.feed_messages.max(1000),
+    };
+    match bench::run(&cfg) {
+        Ok(r) => {
+            if args.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                print!("{}", bench::table(&r));
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("tickcast bench: {e}");
+            Ok(2)
+        }
+    }
+}
