@@ -1,0 +1,85 @@
+//! ns per message through a running shard: append to the group's datagram, journal and
+//! retransmission ring, flush, and sendmmsg to the kernel (to a group nobody joined).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use distributor::batch;
+use distributor::config::Config;
+use distributor::counters::{GroupCounters, ShardCounters};
+use distributor::shard::{Shard, ShardSpec};
+use protocol::schema::{Body, OrderAdd, Price, Repr};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn bench(c: &mut Criterion) {
+    let mut cfg = Config::load(None).unwrap();
+    let dir = std::env::temp_dir().join(format!("tickcast-batcher-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    cfg.journal.dir = dir.clone();
+    let base = 43_000 + (std::process::id() % 500) as u16 * 4;
+    for (i, g) in cfg.groups.iter_mut().enumerate() {
+        g.multicast_loop = false;
+        g.feed_b = None;
+        g.retransmit = format!("127.0.0.1:{}", base + i as u16).parse().unwrap();
+    }
+    let owned: Vec<_> = cfg.groups.iter().cloned().enumerate().collect();
+    let group_counters: Vec<Arc<GroupCounters>> = owned.iter().map(|_| Arc::default()).collect();
+    let (mut input, queue) = batch::channel(0b11, 256);
+    let counters = Arc::new(ShardCounters::default());
+    let spec = ShardSpec {
+        core: 0,
+        idle: distributor::config::Idle::Spin,
+        groups: &owned,
+        journal: &cfg.journal,
+        group_counters: &group_counters,
+        linger: Duration::ZERO,
+    };
+    let shard = Shard::new(
+        spec,
+        queue,
+        counters.clone(),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    let t = std::thread::spawn(move || shard.run());
+    let mut n = 0u64;
+    let mut g = c.benchmark_group("shard");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("append_flush_sendmmsg", |b| {
+        b.iter_custom(|iters| {
+            let target = counters.messages_in.get() + iters;
+            let start = Instant::now();
+            for _ in 0..iters {
+                n += 1;
+                let m = Repr {
+                    instrument: (n % 64) as u32,
+                    event_ts_ns: n,
+                    recv_ts_ns: n,
+                    body: Body::OrderAdd(OrderAdd {
+                        order_id: n,
+                        price: Price(n as i64),
+                        quantity: 100,
+                        side: b'B',
+                        attribution: *b"    ",
+                    }),
+                };
+                input.push(&m, 1 << (n % 2));
+                if n.is_multiple_of(32) {
+                    input.send();
+                }
+            }
+            input.send();
+            while counters.messages_in.get() < target {
+                std::hint::spin_loop();
+            }
+            start.elapsed()
+        })
+    });
+    g.finish();
+    drop(input);
+    let _ = t.join();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(batcher, bench);
+criterion_main!(batcher);
