@@ -157,3 +157,48 @@ fn metrics_endpoint_serves_counters() {
     let v: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(v > 0, "{line}");
 }
+
+#[test]
+fn bench_reports_every_figure() {
+    let (code, out, err) = tickcast(
+        &[
+            "bench",
+            "--seconds",
+            "0.3",
+            "--groups",
+            "2",
+            "--subscribers",
+            "2",
+            "--feed-messages",
+            "20000",
+            "--json",
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    for phase in ["tickcast", "naive", "raw"] {
+        for k in [
+            "msgs_per_s",
+            "datagrams_per_s",
+            "msgs_per_datagram",
+            "syscalls_per_msg_per_sub",
+            "loss",
+        ] {
+            assert!(v[phase][k].is_number(), "{phase}.{k}: {v}");
+        }
+        for k in ["p50", "p99", "p999"] {
+            assert!(
+                v[phase]["latency_ns"][k].is_number(),
+                "{phase}.latency_ns.{k}"
+            );
+        }
+        assert!(
+            v[phase]["messages_delivered"].as_u64().unwrap() > 0,
+            "{phase} delivered nothing"
+        );
+    }
+    assert_eq!(v["naive"]["syscalls_per_msg_per_sub"], 1.0);
+    assert!(v["tickcast"]["msgs_per_datagram"].as_f64().unwrap() > 1.0);
+    assert!(v["ratios"]["vs_naive"].is_number() && v["ratios"]["vs_raw"].is_number());
+}
