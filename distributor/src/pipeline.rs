@@ -196,6 +196,10 @@ pub fn run_feed(
     let mut fh = FeedHandler::new(clock, date_from_frames);
     // Sample captures zero their MoldUDP64 headers; only a live feed must be sequenced.
     fh.accept_unsequenced = !live;
+    if live {
+        // A spoofed or corrupt datagram must not open a giant upstream gap.
+        fh.upstream.max_jump = Some(1 << 20);
+    }
     let mut fan = Fanout {
         router: Router::new(&cfg.groups),
         inputs,

@@ -81,6 +81,15 @@ impl FeedHandler {
             warn_limited!(self.gates.bad_datagram, session = %p.session(), "datagram for another session; skipped");
             return;
         }
+        if p.sequence() != 0 && !self.upstream.plausible(p.sequence(), p.next_sequence()) {
+            self.normalizer.stats.bad_datagrams += 1;
+            warn_limited!(
+                self.gates.bad_datagram,
+                seq = p.sequence(),
+                "sequence implausibly far ahead; datagram skipped"
+            );
+            return;
+        }
         match p.kind() {
             PacketKind::Heartbeat | PacketKind::EndOfSession => {
                 if p.kind() == PacketKind::Heartbeat {
@@ -112,6 +121,17 @@ impl FeedHandler {
                             }
                         }
                     }
+                    return;
+                }
+                if p.validate().is_err() {
+                    // A count that overruns the datagram: nothing in it can be trusted, and
+                    // taking part of it would mark sequences as seen that were not.
+                    self.normalizer.stats.malformed += 1;
+                    warn_limited!(
+                        self.gates.malformed,
+                        seq = p.sequence(),
+                        "message blocks overrun the datagram; datagram skipped"
+                    );
                     return;
                 }
                 let gap_before = self.upstream.gap_messages;

@@ -30,6 +30,11 @@ pub struct SequenceTracker {
     pub duplicates: u64,
     pub filled: u64,
     pub wrong_session: u64,
+    /// Largest believable jump past the next expected sequence (live feeds); a larger one is
+    /// believed only when the next packet continues it.
+    pub max_jump: Option<u64>,
+    jump: Option<(u64, u64)>,
+    pub implausible: u64,
 }
 
 impl SequenceTracker {
@@ -67,6 +72,26 @@ impl SequenceTracker {
                 false
             }
         }
+    }
+
+    /// Whether a packet at `seq` (next after it: `end`) is believable; see `max_jump`.
+    pub fn plausible(&mut self, seq: u64, end: u64) -> bool {
+        let Some(max) = self.max_jump else {
+            return true;
+        };
+        if self.next == 0 || seq <= self.next.saturating_add(max) {
+            self.jump = None;
+            return true;
+        }
+        if let Some((first, after)) = self.jump {
+            if seq >= first && seq <= after.saturating_add(max) {
+                self.jump = None;
+                return true;
+            }
+        }
+        self.jump = Some((seq, end));
+        self.implausible += 1;
+        false
     }
 
     /// Notes that the stream has reached `next` (a heartbeat, or the end of a data packet);

@@ -86,6 +86,9 @@ pub struct ArbiterStats {
     pub recovered: u64,
     /// Messages that arrived before the delivery point and had to wait.
     pub buffered: u64,
+    /// Packets ignored because their sequence jumped implausibly far ahead (a spoofed or
+    /// corrupt datagram); a real jump is confirmed by the next packet and then accepted.
+    pub implausible: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -112,6 +115,9 @@ pub struct Arbiter {
     inflight: Vec<Inflight>,
     ended: bool,
     end_reported: bool,
+    /// An implausible jump seen once: (first sequence, next after it). A second packet that
+    /// continues it confirms the jump.
+    jump: Option<(u64, u64, u64)>,
     pub stats: ArbiterStats,
 }
 
@@ -130,6 +136,7 @@ impl Arbiter {
             inflight: Vec::with_capacity(cfg.max_inflight.max(1)),
             ended: false,
             end_reported: false,
+            jump: None,
             stats: ArbiterStats::default(),
         }
     }
@@ -169,16 +176,45 @@ impl Arbiter {
         }
     }
 
+    /// Whether a packet at `seq` (next after it: `end`) is believable. A jump of more than a
+    /// buffer's worth past everything known is believed only when another packet at or past
+    /// it arrives at least a gap window later (so the same datagram on feed B, or a burst of
+    /// copies, cannot vouch for itself).
+    fn plausible(&mut self, now: u64, seq: u64, end: u64) -> bool {
+        let cap = self.slots.len() as u64;
+        if self.next == 0 || seq <= self.known_end + cap {
+            self.jump = None;
+            return true;
+        }
+        if let Some((first, after, at)) = self.jump {
+            if seq >= first && seq <= after + cap {
+                if now.saturating_sub(at) >= self.cfg.gap_window_ns {
+                    self.jump = None;
+                    return true;
+                }
+                self.stats.implausible += 1;
+                return false;
+            }
+        }
+        self.jump = Some((seq, end, now));
+        self.stats.implausible += 1;
+        false
+    }
+
     /// A data packet's messages, first at `seq`.
     pub fn on_data<'a>(
         &mut self,
         now: u64,
         feed: Feed,
         seq: u64,
-        messages: impl Iterator<Item = &'a [u8]>,
+        messages: impl Iterator<Item = &'a [u8]> + Clone,
         out: &mut impl Output,
     ) {
         if seq == 0 {
+            self.stats.implausible += 1;
+            return;
+        }
+        if !self.plausible(now, seq, seq + messages.clone().count() as u64) {
             return;
         }
         self.start(seq, now);
@@ -305,7 +341,7 @@ impl Arbiter {
 
     /// A heartbeat: `next_seq` is the sender's next sequence.
     pub fn on_heartbeat(&mut self, now: u64, next_seq: u64, out: &mut impl Output) {
-        if next_seq == 0 {
+        if next_seq == 0 || !self.plausible(now, next_seq, next_seq) {
             return;
         }
         if self.next == 0 {
@@ -547,6 +583,31 @@ mod tests {
         data(&mut a, 0, Feed::A, 4, 10, &mut log); // 2, 3 missing; 4..13 cannot all wait
         assert_eq!(log.gaps, vec![(2, 3)]);
         assert_eq!(log.delivered, vec![1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    }
+
+    #[test]
+    fn a_far_future_packet_is_ignored_unless_the_stream_confirms_it() {
+        let cfg = ArbiterConfig {
+            buffer: 100,
+            ..Default::default()
+        };
+        let mut a = Arbiter::new(cfg);
+        let mut log = Log::default();
+        data(&mut a, 0, Feed::A, 1, 2, &mut log);
+        data(&mut a, 0, Feed::A, 1_000_000, 1, &mut log); // spoofed
+        data(&mut a, 0, Feed::A, 3, 2, &mut log);
+        a.on_heartbeat(0, 9_000_000, &mut log); // spoofed
+        data(&mut a, 0, Feed::A, 5, 1, &mut log);
+        assert_eq!(log.delivered, vec![1, 2, 3, 4, 5]);
+        assert_eq!(a.stats.implausible, 2);
+        assert_eq!(a.known_end(), 6);
+        // The same datagram again (feed B) cannot vouch for itself.
+        data(&mut a, MS, Feed::A, 5000, 2, &mut log);
+        data(&mut a, MS, Feed::B, 5000, 2, &mut log);
+        assert_eq!(a.known_end(), 6);
+        // A real jump (the subscriber stalled): the stream, a little later, confirms it.
+        data(&mut a, 5 * MS, Feed::A, 5002, 2, &mut log);
+        assert_eq!(a.known_end(), 5004);
     }
 
     #[test]

@@ -498,6 +498,7 @@ impl Subscriber {
             sum.messages_lost += s.messages_lost;
             sum.requests += s.requests;
             sum.recovered += s.recovered;
+            sum.implausible += s.implausible;
         }
         self.stats.arbiter = sum;
     }

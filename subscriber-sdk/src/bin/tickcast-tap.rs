@@ -129,6 +129,7 @@ fn stats_json(s: &Subscriber, secs: f64) -> serde_json::Value {
         "datagrams": st.datagrams,
         "bad_datagrams": st.bad_datagrams,
         "wrong_session": st.wrong_session,
+        "implausible": a.implausible,
         "malformed": st.malformed,
         "seconds": secs,
         "latency_ns": {"p50": st.latency_ns(50.0), "p99": st.latency_ns(99.0), "p999": st.latency_ns(99.9), "max": st.latency.max()},

@@ -1,0 +1,277 @@
+//! Bad input at running processes: malformed datagrams at the feed handler's socket and at a
+//! subscriber are counted and ignored and nothing valid is lost; the re-request server rate
+//! limits a flood, never answers past its cap, and drops requests from outside its subnets.
+
+use feedhandler::generator::{self, GenFormat, Generator, GeneratorConfig, MAX_MESSAGE};
+use protocol::moldudp64::{emit_heartbeat, emit_request, Packet, PacketBuilder, Session};
+use serde_json::Value;
+use std::net::{SocketAddrV4, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tickcast_tests::*;
+
+/// The malformed datagrams of the issue, for a stream of `session` expecting `next`.
+fn garbage(session: &Session, next: u64) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    out.push(b"TRUNC".to_vec()); // truncated header
+    let mut b = PacketBuilder::new(vec![0u8; 200], 200, session, next).unwrap();
+    b.append(&[b'S'; 12]).unwrap();
+    let mut overrun = b.as_bytes().to_vec();
+    overrun[19] = 9; // claims 9 blocks, holds 1
+    out.push(overrun);
+    let other = Session::new("INTRUDER").unwrap();
+    let mut b = PacketBuilder::new(vec![0u8; 200], 200, &other, next).unwrap();
+    b.append(&[0u8; 12]).unwrap();
+    out.push(b.as_bytes().to_vec()); // wrong session
+    let mut b = PacketBuilder::new(vec![0u8; 200], 200, session, 0).unwrap();
+    b.append(&[0u8; 12]).unwrap();
+    out.push(b.as_bytes().to_vec()); // sequence 0
+    let mut b = PacketBuilder::new(vec![0u8; 200], 200, session, next + 50_000_000).unwrap();
+    b.append(&[0u8; 12]).unwrap();
+    out.push(b.as_bytes().to_vec()); // far in the future
+    let mut hb = [0u8; 20];
+    emit_heartbeat(&mut hb, session, next + 70_000_000);
+    out.push(hb.to_vec()); // a heartbeat from the far future
+    out
+}
+
+#[test]
+fn feed_handler_ignores_malformed_datagrams() {
+    let base = ports(10);
+    let dir = scratch("bad-feed");
+    let exch = format!("239.205.10.1:{}", base + 19);
+    let groups = vec![TestGroup::new(10, 0, base, "")];
+    let cfg = dir.join("t.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            &format!("source = \"multicast\"\ngroup = \"{exch}\""),
+            &groups,
+            &dir.join("j"),
+        ),
+    )
+    .unwrap();
+    let child = Command::new(bin("tickcast"))
+        .args(["run", "--quiet", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let tx = loopback_sender();
+    let session = Session::new("EXCHANGE01").unwrap();
+    let mut g = Generator::new(GeneratorConfig {
+        instruments: 10,
+        seed: 3,
+        ..Default::default()
+    });
+    let mut m = [0u8; MAX_MESSAGE];
+    let (mut seq, mut valid) = (1u64, 0u64);
+    for i in 0..60 {
+        let mut b = PacketBuilder::new(vec![0u8; 1472], 1472, &session, seq).unwrap();
+        for _ in 0..15 {
+            let n = g.next_message(&mut m);
+            b.append(&m[..n]).unwrap();
+        }
+        tx.send_to(b.as_bytes(), &exch).unwrap();
+        valid += 15;
+        seq += 15;
+        if i % 10 == 5 {
+            for bad in garbage(&session, seq) {
+                tx.send_to(&bad, &exch).unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        v["source_messages"], valid,
+        "every valid message, nothing else: {v}"
+    );
+    assert_eq!(v["upstream_gaps"], 0);
+    // Per burst: truncated, wrong session, sequence 0, two far-future = 5 bad; overrun = malformed.
+    assert_eq!(v["bad_datagrams"], 6 * 5, "{v}");
+    assert_eq!(v["malformed"], 6, "{v}");
+}
+
+#[test]
+fn subscriber_ignores_malformed_datagrams() {
+    let base = ports(11);
+    let dir = scratch("bad-sub");
+    let g = TestGroup::new(11, 0, base, "");
+    let cfg = dir.join("t.toml");
+    let feed = "source = \"generator\"\nrate = 20000\nmessages = 40000\ninstruments = 10";
+    std::fs::write(&cfg, config(feed, std::slice::from_ref(&g), &dir.join("j"))).unwrap();
+    let tap = Command::new(bin("tickcast-tap"))
+        .args([
+            "--group",
+            &g.feed_a,
+            "--group-b",
+            g.feed_b.as_ref().unwrap(),
+            "--retransmit",
+            &g.retransmit,
+            "--from-start",
+            "--duration",
+            "60",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let child = Command::new(bin("tickcast"))
+        .args([
+            "run",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--linger",
+            "30",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let tx = loopback_sender();
+    let session = Session::new(&g.session).unwrap();
+    for _ in 0..3 {
+        for bad in garbage(&session, 5000) {
+            tx.send_to(&bad, &g.feed_a).unwrap();
+            tx.send_to(&bad, g.feed_b.as_ref().unwrap()).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = tap.wait_with_output().unwrap(); // ends at end of session
+    signal(child.id(), "TERM");
+    let dist = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_str(
+        String::from_utf8_lossy(&dist.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    let last = v["groups"][0]["last_seq"].as_u64().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let stats: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let s = &stats["stats"];
+    assert_eq!(s["delivered"], last, "nothing valid lost: {s}");
+    assert_eq!(s["gaps_lost"], 0);
+    assert!(s["bad_datagrams"].as_u64().unwrap() >= 12, "{s}"); // truncated + overrun, ×2 feeds ×3
+    assert!(s["wrong_session"].as_u64().unwrap() >= 6, "{s}");
+    assert!(s["implausible"].as_u64().unwrap() >= 12, "{s}"); // seq 0 + two far-future kinds
+}
+
+#[test]
+fn rerequest_server_resists_abuse() {
+    let base = ports(12);
+    let dir = scratch("abuse");
+    let file = dir.join("feed.itch50");
+    let date = chrono::NaiveDate::from_ymd_opt(2023, 8, 22).unwrap();
+    let cfgg = GeneratorConfig {
+        instruments: 10,
+        seed: 12,
+        ..Default::default()
+    };
+    generator::write_file(
+        &file,
+        cfgg,
+        5000,
+        GenFormat::BinaryFile,
+        "233.54.12.111:26477".parse().unwrap(),
+        date,
+    )
+    .unwrap();
+    let groups = vec![
+        TestGroup::new(12, 0, base, "retransmit_cap = 100\nretransmit_rate = 50"),
+        TestGroup::new(12, 1, base, "retransmit_allow = [\"10.0.0.0/8\"]"),
+    ];
+    let cfg = dir.join("t.toml");
+    std::fs::write(
+        &cfg,
+        config("source = \"generator\"", &groups, &dir.join("j")),
+    )
+    .unwrap();
+    let child = Command::new(bin("tickcast"))
+        .args([
+            "run",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--replay",
+            file.to_str().unwrap(),
+            "--linger",
+            "30",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500)); // the replay is over; the servers linger
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let s0 = Session::new(&groups[0].session).unwrap();
+    let server0: SocketAddrV4 = groups[0].retransmit.parse().unwrap();
+    let mut req = [0u8; 20];
+    emit_request(&mut req, &s0, 1, 5000); // each asks for far more than the cap
+    let started = Instant::now();
+    for _ in 0..500 {
+        sock.send_to(&req, server0).unwrap();
+    }
+    let mut per_request: Vec<u64> = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = sock.recv(&mut buf) {
+        let p = Packet::new_checked(&buf[..n]).unwrap();
+        if p.sequence() == 1 {
+            per_request.push(0);
+        }
+        *per_request.last_mut().unwrap() += u64::from(p.count());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    assert!(
+        per_request.iter().all(|&n| n == 100),
+        "every answer stops at the cap: {per_request:?}"
+    );
+    let allowed = 50.0 + 50.0 * secs; // burst plus refill
+    assert!(
+        (per_request.len() as f64) <= allowed + 1.0,
+        "{} answers in {secs:.2}s",
+        per_request.len()
+    );
+    assert!(
+        per_request.len() >= 40,
+        "the flood's first requests are served: {}",
+        per_request.len()
+    );
+    // From outside the allowed subnets: no answer.
+    let s1 = Session::new(&groups[1].session).unwrap();
+    emit_request(&mut req, &s1, 1, 10);
+    sock.send_to(&req, groups[1].retransmit.parse::<SocketAddrV4>().unwrap())
+        .unwrap();
+    assert!(
+        sock.recv(&mut buf).is_err(),
+        "denied requests get no answer"
+    );
+    signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    let v: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    // The kernel may drop part of a burst before the server reads it; what it read is counted.
+    let seen = v["groups"][0]["retransmit_requests"].as_u64().unwrap();
+    assert!(seen <= 500 && seen >= per_request.len() as u64, "{v}");
+    assert_eq!(
+        v["groups"][0]["retransmit_rate_limited"].as_u64().unwrap(),
+        seen - per_request.len() as u64
+    );
+    assert_eq!(
+        v["groups"][0]["retransmit_messages"].as_u64().unwrap(),
+        100 * per_request.len() as u64
+    );
+    assert_eq!(v["groups"][1]["retransmit_denied"], 1);
+}
