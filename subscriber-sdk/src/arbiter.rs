@@ -39,6 +39,9 @@ pub struct ArbiterConfig {
     pub max_request: u16,
     /// On late join, request everything from sequence 1 instead of starting where we joined.
     pub request_from_start: bool,
+    /// A packet more than this far past everything known is believed only when the stream
+    /// confirms it (a spoofed or corrupt sequence must not open a giant gap).
+    pub max_jump: u64,
 }
 
 impl Default for ArbiterConfig {
@@ -52,6 +55,7 @@ impl Default for ArbiterConfig {
             max_inflight: 16,
             max_request: 1000,
             request_from_start: false,
+            max_jump: 1 << 20,
         }
     }
 }
@@ -176,18 +180,18 @@ impl Arbiter {
         }
     }
 
-    /// Whether a packet at `seq` (next after it: `end`) is believable. A jump of more than a
-    /// buffer's worth past everything known is believed only when another packet at or past
+    /// Whether a packet at `seq` (next after it: `end`) is believable. A jump of more than
+    /// `max_jump` past everything known is believed only when another packet at or past
     /// it arrives at least a gap window later (so the same datagram on feed B, or a burst of
     /// copies, cannot vouch for itself).
     fn plausible(&mut self, now: u64, seq: u64, end: u64) -> bool {
-        let cap = self.slots.len() as u64;
-        if self.next == 0 || seq <= self.known_end + cap {
+        let cap = self.cfg.max_jump;
+        if self.next == 0 || seq <= self.known_end.saturating_add(cap) {
             self.jump = None;
             return true;
         }
         if let Some((first, after, at)) = self.jump {
-            if seq >= first && seq <= after + cap {
+            if seq >= first && seq <= after.saturating_add(cap) {
                 if now.saturating_sub(at) >= self.cfg.gap_window_ns {
                     self.jump = None;
                     return true;
@@ -588,7 +592,7 @@ mod tests {
     #[test]
     fn a_far_future_packet_is_ignored_unless_the_stream_confirms_it() {
         let cfg = ArbiterConfig {
-            buffer: 100,
+            max_jump: 100,
             ..Default::default()
         };
         let mut a = Arbiter::new(cfg);
