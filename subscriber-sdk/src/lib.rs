@@ -6,6 +6,7 @@ pub mod ffi;
 pub mod net;
 pub mod stats;
 pub mod subscriber;
+mod sys;
 
 pub use arbiter::ArbiterConfig;
 pub use subscriber::{Builder, Context, GroupSpec, Handler, Options, PollMode, Subscriber};

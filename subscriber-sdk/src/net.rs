@@ -2,13 +2,10 @@
 //! receive timestamp (SO_TIMESTAMPNS) and drop counter (SO_RXQ_OVFL) when the kernel offers them.
 //! Also used by the feed handler for live exchange multicast.
 
-use nix::cmsg_space;
-use nix::sys::socket::{
-    recvmmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrIn,
-};
-use nix::sys::time::TimeSpec;
+use crate::sys::{MmsgReceiver, RecvMeta};
+use nix::sys::socket::{setsockopt, sockopt};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
@@ -54,14 +51,12 @@ pub struct Received<'a> {
 /// A UDP socket with preallocated batch receive buffers.
 pub struct BatchReceiver {
     socket: Socket,
-    headers: MultiHeaders<SockaddrIn>,
+    rx: MmsgReceiver<BATCH>,
     buffers: Box<[[u8; SLOT]]>,
-    lens: [usize; BATCH],
-    from: [Option<SocketAddrV4>; BATCH],
+    meta: [RecvMeta; BATCH],
     stamps: [u64; BATCH],
     count: usize,
     kernel_drops: u64,
-    timestamps: bool,
 }
 
 impl BatchReceiver {
@@ -90,23 +85,16 @@ impl BatchReceiver {
     pub fn from_socket(socket: Socket) -> io::Result<BatchReceiver> {
         // Both options are best effort: without them we fall back to user-space time and no
         // drop counter.
-        let drops = setsockopt(&socket, sockopt::RxqOvfl, &1).is_ok();
-        let timestamps = setsockopt(&socket, sockopt::ReceiveTimestampns, &true).is_ok();
-        let cmsg = if drops || timestamps {
-            Some(cmsg_space!(TimeSpec, u32))
-        } else {
-            None
-        };
+        let _ = setsockopt(&socket, sockopt::RxqOvfl, &1);
+        let _ = setsockopt(&socket, sockopt::ReceiveTimestampns, &true);
         Ok(BatchReceiver {
             socket,
-            headers: MultiHeaders::preallocate(BATCH, cmsg),
+            rx: MmsgReceiver::new(),
             buffers: vec![[0u8; SLOT]; BATCH].into_boxed_slice(),
-            lens: [0; BATCH],
-            from: [None; BATCH],
+            meta: [RecvMeta::default(); BATCH],
             stamps: [0; BATCH],
             count: 0,
             kernel_drops: 0,
-            timestamps,
         })
     }
 
@@ -130,44 +118,26 @@ impl BatchReceiver {
     /// waits up to `d` for the first datagram. Returns how many arrived (0 on timeout).
     pub fn recv_batch(&mut self, wait: Option<Duration>) -> io::Result<usize> {
         let flags = match wait {
-            None => MsgFlags::MSG_DONTWAIT,
+            None => libc::MSG_DONTWAIT,
             Some(d) => {
                 self.socket
                     .set_read_timeout(Some(d.max(Duration::from_micros(1))))?;
-                MsgFlags::MSG_WAITFORONE
+                libc::MSG_WAITFORONE
             }
         };
-        let fd = self.socket.as_raw_fd();
-        let mut slots = self.buffers.iter_mut();
-        let mut iovs: [[IoSliceMut<'_>; 1]; BATCH] = std::array::from_fn(|_| {
-            [IoSliceMut::new(
-                slots.next().map_or(&mut [][..], |b| &mut b[..]),
-            )]
-        });
         let now = crate::now_ns();
-        self.count = 0;
-        let results = match recvmmsg(fd, &mut self.headers, iovs.iter_mut(), flags, None) {
-            Ok(r) => r,
-            Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => return Ok(0),
-            Err(e) => return Err(e.into()),
-        };
-        for (i, msg) in results.enumerate() {
-            self.lens[i] = msg.bytes;
-            self.from[i] = msg.address.map(|a| SocketAddrV4::new(a.ip(), a.port()));
-            self.stamps[i] = now;
-            if let Ok(cmsgs) = msg.cmsgs() {
-                for c in cmsgs {
-                    match c {
-                        ControlMessageOwned::ScmTimestampns(ts) if self.timestamps => {
-                            self.stamps[i] =
-                                ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64;
-                        }
-                        ControlMessageOwned::RxqOvfl(n) => self.kernel_drops = u64::from(n),
-                        _ => {}
-                    }
-                }
+        self.count = self.rx.recv(
+            self.socket.as_raw_fd(),
+            &mut self.buffers,
+            &mut self.meta,
+            flags,
+        )?;
+        for i in 0..self.count {
+            let m = &self.meta[i];
+            self.stamps[i] = m.timestamp_ns.unwrap_or(now);
+            if let Some(d) = m.drops {
+                self.kernel_drops = u64::from(d);
             }
-            self.count = i + 1;
         }
         Ok(self.count)
     }
@@ -178,8 +148,8 @@ impl BatchReceiver {
             return None;
         }
         Some(Received {
-            bytes: &self.buffers[i][..self.lens[i].min(SLOT)],
-            from: self.from[i],
+            bytes: &self.buffers[i][..self.meta[i].len.min(SLOT)],
+            from: self.meta[i].from,
             recv_ts_ns: self.stamps[i],
         })
     }

@@ -359,3 +359,4 @@ pub fn signal(pid: u32, sig: &str) {
         .arg(pid.to_string())
         .status();
 }
+pub mod netns;

@@ -42,6 +42,12 @@ struct Args {
     /// On a late join, recover the session from sequence 1.
     #[arg(long)]
     from_start: bool,
+    /// With --json: only gap, end-of-session and stats lines (for long runs).
+    #[arg(long)]
+    no_messages: bool,
+    /// SO_RCVBUF of the receive sockets.
+    #[arg(long, default_value_t = 8 << 20)]
+    rcvbuf: usize,
 }
 
 struct Tap {
@@ -52,6 +58,13 @@ struct Tap {
     delivered: u64,
     recent: std::collections::VecDeque<String>,
     ended: bool,
+    messages: bool,
+    /// Deliveries that did not follow the previous one (or a reported gap) by exactly one:
+    /// the tap's own check of the SDK's ordering promise.
+    order_errors: u64,
+    last_seq: u64,
+    first_at: Option<Instant>,
+    last_at: Option<Instant>,
 }
 
 impl Tap {
@@ -73,6 +86,16 @@ impl Handler for Tap {
             self.symbols[i] = d.symbol;
         }
         self.delivered += 1;
+        if self.last_seq != 0 && ctx.seq != self.last_seq + 1 {
+            self.order_errors += 1;
+        }
+        self.last_seq = ctx.seq;
+        let now = Instant::now();
+        self.first_at.get_or_insert(now);
+        self.last_at = Some(now);
+        if !self.messages {
+            return;
+        }
         self.line.clear();
         let sym = self.symbol(m.instrument).to_string();
         let _ = protocol::json::write_message(&mut self.line, &m, &sym, Some(ctx.seq));
@@ -89,6 +112,10 @@ impl Handler for Tap {
     }
 
     fn on_gap(&mut self, _group: usize, _name: &str, from: u64, to: u64) {
+        if self.last_seq != 0 && from != self.last_seq + 1 {
+            self.order_errors += 1;
+        }
+        self.last_seq = to;
         let line = json!({"gap": {"from": from, "to": to}});
         if self.json {
             let _ = writeln!(self.out, "{line}");
@@ -112,10 +139,17 @@ impl Handler for Tap {
     }
 }
 
-fn stats_json(s: &Subscriber, secs: f64) -> serde_json::Value {
+fn stats_json(s: &Subscriber, tap: &Tap, secs: f64) -> serde_json::Value {
     let st = &s.stats;
     let a = st.arbiter;
+    let active = match (tap.first_at, tap.last_at) {
+        (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+        _ => 0.0,
+    };
     json!({"stats": {
+        "order_errors": tap.order_errors,
+        "last_seq": tap.last_seq,
+        "active_seconds": active,
         "received": a.received,
         "delivered": a.delivered,
         "duplicates": a.duplicates,
@@ -151,6 +185,7 @@ fn main() {
     };
     let mut sub = match Subscriber::builder()
         .group(spec)
+        .rcvbuf(args.rcvbuf)
         .poll_mode(PollMode::Blocking(Duration::from_millis(20)))
         .recovery(recovery)
         .build()
@@ -173,6 +208,11 @@ fn main() {
         delivered: 0,
         recent: Default::default(),
         ended: false,
+        messages: !args.no_messages,
+        order_errors: 0,
+        last_seq: 0,
+        first_at: None,
+        last_at: None,
     };
     let started = Instant::now();
     let deadline = args
@@ -191,7 +231,7 @@ fn main() {
             eprintln!("tickcast-tap: receive: {e}");
             std::process::exit(1);
         }
-        if !args.json && last.0.elapsed() >= Duration::from_secs(1) {
+        if !args.json && tap.messages && last.0.elapsed() >= Duration::from_secs(1) {
             let dt = last.0.elapsed().as_secs_f64();
             let a = sub.stats.arbiter;
             println!(
@@ -218,10 +258,7 @@ fn main() {
             println!("    {r}");
         }
     }
-    let _ = writeln!(
-        tap.out,
-        "{}",
-        stats_json(&sub, started.elapsed().as_secs_f64())
-    );
+    let stats = stats_json(&sub, &tap, started.elapsed().as_secs_f64());
+    let _ = writeln!(tap.out, "{stats}");
     let _ = tap.out.flush();
 }

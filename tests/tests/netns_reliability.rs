@@ -1,0 +1,411 @@
+//! Reliability on real hosts: a distributor host and two subscriber hosts in network namespaces
+//! joined by veth pairs through a bridge, multicast routed to the subscribers, real packet loss
+//! from nftables. Each test prints the figures docs/RELIABILITY.md records. Needs root: without
+//! it each test says SKIPPED.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tickcast_tests::netns::TestNet;
+use tickcast_tests::{bin, scratch, signal};
+
+/// The namespace tests share the machine's two cores: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const FEED_PORT: u16 = 30_700;
+const RTX_PORT: u16 = 30_800;
+const FEED_A: &str = "239.77.1.1:30700";
+const FEED_B: &str = "239.77.2.1:30700";
+
+fn write_config(dir: &Path, feed: &str, journal: &str) -> PathBuf {
+    let text = format!(
+        r#"[feed]
+{feed}
+
+[[shard]]
+core = 0
+groups = ["g"]
+
+[[group]]
+name = "g"
+session = "NETNS01"
+feed_a = "{FEED_A}"
+feed_b = "{FEED_B}"
+interface = "10.77.0.1"
+multicast_loop = false
+heartbeat_ms = 100
+retransmit = "10.77.0.1:{RTX_PORT}"
+retransmit_allow = ["10.77.0.0/24"]
+retransmit_rate = 5000
+retransmit_cap = 1000
+
+[journal]
+dir = "{journal}"
+"#
+    );
+    let p = dir.join(format!("{}.toml", journal.replace('/', "_")));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// A running tap whose output is read as it comes (a full pipe would stall it).
+struct Tap {
+    child: Child,
+    out: std::thread::JoinHandle<Vec<u8>>,
+}
+
+fn tap(net: &TestNet, i: usize, extra: &[&str]) -> Tap {
+    let iface = net.sub_ips[i].to_string();
+    let rtx = format!("{}:{RTX_PORT}", net.dist_ip);
+    let mut args = vec![
+        "--group",
+        FEED_A,
+        "--group-b",
+        FEED_B,
+        "--interface",
+        &iface,
+        "--retransmit",
+        &rtx,
+        "--json",
+        "--from-start",
+        "--duration",
+        "120",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = net.spawn(&net.subs[i], &bin("tickcast-tap"), &args);
+    let mut stdout = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut v);
+        v
+    });
+    Tap { child, out }
+}
+
+/// Waits for a tap to finish (it stops at end of session); returns its stats and all lines.
+fn tap_result(t: Tap) -> (Value, Vec<Value>) {
+    let err = t.child.wait_with_output().unwrap().stderr;
+    let stdout = t.out.join().unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let stats = lines
+        .last()
+        .and_then(|l| l.get("stats"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no stats: {}", String::from_utf8_lossy(&err)));
+    (stats, lines)
+}
+
+fn stop(child: Child) -> Value {
+    signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap()
+}
+
+fn wait_with_deadline(taps: Vec<Tap>, limit: Duration) -> Vec<Tap> {
+    let deadline = Instant::now() + limit;
+    let mut taps = taps;
+    loop {
+        if taps
+            .iter_mut()
+            .all(|t| t.child.try_wait().ok().flatten().is_some())
+            || Instant::now() > deadline
+        {
+            return taps;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn loss_rules(pct: u32) -> String {
+    let mut s = String::from("flush ruleset\n");
+    if pct > 0 {
+        s += &format!(
+            "table inet tcloss {{\n chain input {{\n  type filter hook input priority 0; policy accept;\n  udp dport {FEED_PORT} numgen random mod 100 < {pct} drop\n }}\n}}\n"
+        );
+    }
+    s
+}
+
+/// Asserts a subscriber got every message in order with nothing lost.
+fn assert_complete(name: &str, s: &Value, last_seq: u64) {
+    assert_eq!(s["last_seq"], last_seq, "{name}: {s}");
+    assert_eq!(s["delivered"], last_seq, "{name}: every message: {s}");
+    assert_eq!(s["gaps_lost"], 0, "{name}: {s}");
+    assert_eq!(s["order_errors"], 0, "{name}: in order: {s}");
+}
+
+#[test]
+fn packet_loss_is_recovered_by_retransmission() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = TestNet::create("l", 2) else {
+        return;
+    };
+    let dir = scratch("netns-loss");
+    let messages = 200_000;
+    let mut lossless_rate = 0.0;
+    println!("| loss | messages | delivered (lossy) | requests | retransmitted | lost | throughput msgs/s | vs lossless | other subscriber delivered / requests |");
+    for pct in [0u32, 1, 5, 20] {
+        net.nft(&net.subs[0], &loss_rules(pct));
+        let journal = dir.join(format!("j{pct}"));
+        let feed = format!(
+            "source = \"generator\"\nrate = 100000\nmessages = {messages}\ninstruments = 50"
+        );
+        let cfg = write_config(&dir, &feed, journal.to_str().unwrap());
+        let taps = vec![
+            tap(&net, 0, &["--no-messages"]),
+            tap(&net, 1, &["--no-messages"]),
+        ];
+        std::thread::sleep(Duration::from_millis(300));
+        let dist = net.spawn(
+            &net.dist,
+            &bin("tickcast"),
+            &[
+                "run",
+                "--quiet",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--linger",
+                "60",
+            ],
+        );
+        let mut taps = wait_with_deadline(taps, Duration::from_secs(120));
+        let summary = stop(dist);
+        let s2 = tap_result(taps.pop().unwrap()).0;
+        let s1 = tap_result(taps.pop().unwrap()).0;
+        let last = summary["groups"][0]["last_seq"].as_u64().unwrap();
+        assert!(last >= messages, "{summary}");
+        assert_complete(&format!("lossy subscriber at {pct}%"), &s1, last);
+        assert_complete("other subscriber", &s2, last);
+        assert_eq!(
+            s2["requests"], 0,
+            "the other subscriber is unaffected: {s2}"
+        );
+        if pct >= 5 {
+            assert!(
+                s1["requests"].as_u64().unwrap() > 0,
+                "loss forced retransmission: {s1}"
+            );
+        }
+        let rate =
+            s1["delivered"].as_f64().unwrap() / s1["active_seconds"].as_f64().unwrap().max(1e-9);
+        if pct == 0 {
+            lossless_rate = rate;
+        }
+        println!(
+            "| {pct}% | {last} | {} | {} | {} | {} | {rate:.0} | {:.2} | {} / {} |",
+            s1["delivered"],
+            s1["requests"],
+            s1["recovered"],
+            s1["messages_lost"],
+            rate / lossless_rate,
+            s2["delivered"],
+            s2["requests"]
+        );
+    }
+}
+
+#[test]
+fn ab_failover_without_a_gap() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = TestNet::create("f", 2) else {
+        return;
+    };
+    let dir = scratch("netns-failover");
+    net.nft(&net.subs[0], "flush ruleset\ntable inet tcab {\n chain input {\n  type filter hook input priority 0; policy accept;\n }\n}\n");
+    let feed = "source = \"generator\"\nrate = 20000\nmessages = 80000\ninstruments = 50";
+    let cfg = write_config(&dir, feed, dir.join("j").to_str().unwrap());
+    let taps = vec![
+        tap(&net, 0, &["--no-messages"]),
+        tap(&net, 1, &["--no-messages"]),
+    ];
+    std::thread::sleep(Duration::from_millis(300));
+    let dist = net.spawn(
+        &net.dist,
+        &bin("tickcast"),
+        &[
+            "run",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--linger",
+            "60",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    // Feed A dies at the subscriber...
+    net.nft(
+        &net.subs[0],
+        "add rule inet tcab input ip daddr 239.77.1.1 drop\n",
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    // ...comes back, then feed B dies.
+    net.nft(
+        &net.subs[0],
+        "flush chain inet tcab input\nadd rule inet tcab input ip daddr 239.77.2.1 drop\n",
+    );
+    let mut taps = wait_with_deadline(taps, Duration::from_secs(60));
+    let summary = stop(dist);
+    let s2 = tap_result(taps.pop().unwrap()).0;
+    let (s1, lines) = tap_result(taps.pop().unwrap());
+    let last = summary["groups"][0]["last_seq"].as_u64().unwrap();
+    assert_complete("failing-over subscriber", &s1, last);
+    assert_complete("other subscriber", &s2, last);
+    assert!(lines.iter().all(|l| l.get("gap").is_none()), "no gap event");
+    assert_eq!(
+        s1["requests"], 0,
+        "feed B (then A) covered everything: {s1}"
+    );
+    println!(
+        "| A/B failover | {last} | {} | 0 requests | 0 lost | duplicates {} |",
+        s1["delivered"], s1["duplicates"]
+    );
+}
+
+#[test]
+fn crash_and_restart_keep_the_sequence_promise() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = TestNet::create("c", 2) else {
+        return;
+    };
+    let dir = scratch("netns-crash");
+    net.nft(&net.subs[0], &loss_rules(1));
+    let journal = dir.join("j");
+    let feed = "source = \"generator\"\nrate = 20000\nmessages = 60000\ninstruments = 50";
+    let cfg = write_config(&dir, feed, journal.to_str().unwrap());
+    let taps = vec![tap(&net, 0, &["--no-messages"]), tap(&net, 1, &[])];
+    std::thread::sleep(Duration::from_millis(300));
+    let args = [
+        "run",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--linger",
+        "60",
+    ];
+    let mut first = net.spawn(&net.dist, &bin("tickcast"), &args);
+    std::thread::sleep(Duration::from_millis(1000));
+    // The first subscriber hears nothing for the last half second before the crash: it can
+    // only get those messages from the restarted distributor's journal.
+    net.nft(&net.subs[0], &format!("flush ruleset\ntable inet tcblind {{\n chain input {{\n  type filter hook input priority 0;\n  udp dport {FEED_PORT} drop\n }}\n}}\n"));
+    std::thread::sleep(Duration::from_millis(500));
+    first.kill().unwrap(); // SIGKILL mid-stream
+    let _ = first.wait();
+    let journal_file = journal.join("NETNS01.journal");
+    let before = (std::fs::metadata(&journal_file).unwrap().len() - 64) / 64;
+    let second = net.spawn(&net.dist, &bin("tickcast"), &args);
+    std::thread::sleep(Duration::from_millis(200));
+    net.nft(&net.subs[0], &loss_rules(1));
+    let mut taps = wait_with_deadline(taps, Duration::from_secs(90));
+    let summary = stop(second);
+    let (s2, lines) = tap_result(taps.pop().unwrap());
+    let s1 = tap_result(taps.pop().unwrap()).0;
+    let last = summary["groups"][0]["last_seq"].as_u64().unwrap();
+    assert!(
+        before > 1000 && last > before,
+        "crashed at {before}, ended at {last}"
+    );
+    assert_complete("subscriber blinded before the crash", &s1, last);
+    assert!(
+        s1["recovered"].as_u64().unwrap() >= 5000,
+        "recovered from the journal: {s1}"
+    );
+    assert_complete("subscriber", &s2, last);
+    // Same (session, seq), same bytes: every message the subscriber got, before and after the
+    // crash, matches the journal record of that sequence.
+    let records = std::fs::read(&journal_file).unwrap();
+    let mut checked = 0;
+    for l in lines.iter().filter(|l| l.get("seq").is_some()) {
+        let seq = l["seq"].as_u64().unwrap();
+        let r = &records[64 + (seq as usize - 1) * 64..][..64];
+        let kind = protocol::Kind::from_u8(r[1]).unwrap();
+        assert_eq!(l["kind"], kind.name(), "seq {seq}");
+        assert_eq!(
+            l["instrument"],
+            u32::from_le_bytes(r[4..8].try_into().unwrap()),
+            "seq {seq}"
+        );
+        assert_eq!(
+            l["event_ts_ns"],
+            u64::from_le_bytes(r[8..16].try_into().unwrap()),
+            "seq {seq}"
+        );
+        assert_eq!(
+            l["recv_ts_ns"],
+            u64::from_le_bytes(r[16..24].try_into().unwrap()),
+            "seq {seq}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, last);
+    println!(
+        "| SIGKILL + restart | {last} | {} / {} | {} requests, {} recovered from the restarted journal | 0 lost | resumed after {before} journaled |",
+        s1["delivered"], s2["delivered"], s1["requests"], s1["recovered"]
+    );
+}
+
+#[test]
+fn a_slow_subscriber_slows_nobody_and_recovers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = TestNet::create("s", 2) else {
+        return;
+    };
+    let dir = scratch("netns-slow");
+    let messages = 120_000;
+    let feed =
+        format!("source = \"generator\"\nrate = 20000\nmessages = {messages}\ninstruments = 50");
+    let cfg = write_config(&dir, &feed, dir.join("j").to_str().unwrap());
+    let fast = tap(&net, 0, &["--no-messages"]);
+    let slow = tap(&net, 1, &["--no-messages", "--rcvbuf", "200000"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let dist = net.spawn(
+        &net.dist,
+        &bin("tickcast"),
+        &[
+            "run",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--linger",
+            "60",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(slow.child.id(), "STOP"); // stops reading for three seconds
+    std::thread::sleep(Duration::from_secs(3));
+    signal(slow.child.id(), "CONT");
+    let mut taps = wait_with_deadline(vec![fast, slow], Duration::from_secs(90));
+    let elapsed = started.elapsed().as_secs_f64();
+    let summary = stop(dist);
+    let s_slow = tap_result(taps.pop().unwrap()).0;
+    let s_fast = tap_result(taps.pop().unwrap()).0;
+    let last = summary["groups"][0]["last_seq"].as_u64().unwrap();
+    assert_complete("fast subscriber", &s_fast, last);
+    assert_eq!(s_fast["requests"], 0);
+    // The slow one overflowed its socket and then caught up: by retransmission, or with an
+    // explicit gap for what could not be recovered; never silently.
+    assert!(
+        s_slow["kernel_drops"].as_u64().unwrap() > 0,
+        "the stall overflowed the socket: {s_slow}"
+    );
+    assert_eq!(s_slow["last_seq"], last);
+    assert_eq!(s_slow["order_errors"], 0);
+    let accounted =
+        s_slow["delivered"].as_u64().unwrap() + s_slow["messages_lost"].as_u64().unwrap();
+    assert_eq!(accounted, last, "delivered or explicitly lost: {s_slow}");
+    println!(
+        "| slow subscriber (3 s SIGSTOP) | {last} | fast {} / slow {} | {} requests | {} lost | kernel drops {}, run {elapsed:.1} s for {messages} msgs at 20k/s |",
+        s_fast["delivered"], s_slow["delivered"], s_slow["requests"], s_slow["messages_lost"], s_slow["kernel_drops"]
+    );
+}
