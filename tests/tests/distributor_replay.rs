@@ -205,3 +205,63 @@ fn heartbeats_when_idle_and_end_of_session_on_sigterm() {
         "nothing sent: next expected stays 1"
     );
 }
+
+#[test]
+fn unicast_destinations_get_every_datagram() {
+    let base = ports(13);
+    let dir = scratch("unicast");
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sink.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let dest = sink.local_addr().unwrap();
+    let groups = vec![TestGroup::new(
+        13,
+        0,
+        base,
+        &format!("destinations = [\"{dest}\"]"),
+    )];
+    let cfg = dir.join("t.toml");
+    std::fs::write(
+        &cfg,
+        config("source = \"generator\"", &groups, &dir.join("j")),
+    )
+    .unwrap();
+    let snippet = data("itch50/nasdaq-20191230-0930-snippet.itch50");
+    let (code, out, err) = tickcast(
+        &[
+            "run",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--replay",
+            snippet.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let (datagrams, last) = (
+        v["groups"][0]["datagrams"].as_u64().unwrap(),
+        v["groups"][0]["last_seq"].as_u64().unwrap(),
+    );
+    let mut buf = [0u8; 2048];
+    let (mut data_packets, mut next, mut eos) = (0u64, 1u64, 0);
+    while let Ok(n) = sink.recv(&mut buf) {
+        let p = protocol::Packet::new_checked(&buf[..n]).unwrap();
+        match p.kind() {
+            protocol::PacketKind::Data => {
+                assert_eq!(p.sequence(), next);
+                next = p.next_sequence();
+                data_packets += 1;
+            }
+            protocol::PacketKind::EndOfSession => eos += 1,
+            protocol::PacketKind::Heartbeat => {}
+        }
+    }
+    assert_eq!(
+        data_packets, datagrams,
+        "the unicast destination got every datagram"
+    );
+    assert_eq!(next - 1, last);
+    assert!(eos >= 1);
+}
