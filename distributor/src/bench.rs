@@ -38,6 +38,8 @@ pub struct BenchConfig {
     pub shards: usize,
     /// Source messages generated once and replayed in a loop.
     pub feed_messages: usize,
+    /// Where the tickcast phase journals (created and removed by the bench).
+    pub journal_dir: std::path::PathBuf,
 }
 
 /// One phase's figures.
@@ -299,7 +301,9 @@ fn bench_config(cfg: &BenchConfig, journal: &std::path::Path) -> Config {
 }
 
 fn tickcast_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
-    let journal = std::env::temp_dir().join(format!("tickcast-bench-{}", std::process::id()));
+    let journal = cfg
+        .journal_dir
+        .join(format!("tickcast-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&journal);
     let c = bench_config(cfg, &journal);
     let stop_subs = Arc::new(AtomicBool::new(false));

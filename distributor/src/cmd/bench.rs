@@ -22,6 +22,9 @@ pub struct Args {
     /// Source messages generated once and replayed in a loop.
     #[arg(long, default_value_t = 2_000_000)]
     pub feed_messages: usize,
+    /// Directory for the tickcast phase's journal (default: the system temp directory).
+    #[arg(long)]
+    pub journal_dir: Option<std::path::PathBuf>,
     /// One JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -35,6 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         max_payload: args.max_payload,
         shards: args.shards.max(1),
         feed_messages: args.feed_messages.max(1000),
+        journal_dir: args.journal_dir.unwrap_or_else(std::env::temp_dir),
     };
     match bench::run(&cfg) {
         Ok(r) => {
