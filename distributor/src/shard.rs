@@ -62,6 +62,19 @@ struct Outbox {
 }
 
 impl Outbox {
+    /// Queues the datagram at `arena[off..off + len]` once per destination of a group.
+    fn push_to_all(&mut self, off: usize, len: usize, dests: &[(SocketAddrV4, u16)], group: usize) {
+        for &(dest, socket) in dests {
+            self.out.push(OutDatagram {
+                offset: off as u32,
+                len: len as u32,
+                dest,
+                socket,
+                group: group as u16,
+            });
+        }
+    }
+
     fn room(&self) -> bool {
         self.used + self.max_payload <= self.arena.len()
             && self.out.len() + 8 <= self.out.capacity()
@@ -405,15 +418,7 @@ impl Shard {
         let (off, len) = (self.outbox.used, bytes.len());
         self.outbox.arena[off..off + len].copy_from_slice(bytes);
         self.outbox.used += len;
-        for &(dest, socket) in &g.dests {
-            self.outbox.out.push(OutDatagram {
-                offset: off as u32,
-                len: len as u32,
-                dest,
-                socket,
-                group: li as u16,
-            });
-        }
+        self.outbox.push_to_all(off, len, &g.dests, li);
         g.counters.datagrams.add(1);
         g.counters.bytes.add(len as u64);
         let next = g.builder.next_sequence();
@@ -438,15 +443,7 @@ impl Shard {
             moldudp64::emit_heartbeat(buf, &g.session, next)
         };
         self.outbox.used += len;
-        for &(dest, socket) in &g.dests {
-            self.outbox.out.push(OutDatagram {
-                offset: off as u32,
-                len: len as u32,
-                dest,
-                socket,
-                group: li as u16,
-            });
-        }
+        self.outbox.push_to_all(off, len, &g.dests, li);
     }
 
     fn heartbeats(&mut self, now: Instant) -> usize {

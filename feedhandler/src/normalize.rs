@@ -206,43 +206,24 @@ impl Normalizer {
                 market_code: h.market_code(),
             })),
             Itch::AddOrder(a) => {
-                let price = Price::from_p4(a.price());
-                add_order(
-                    books,
-                    stats,
-                    a.order_ref(),
-                    instrument,
-                    a.side(),
-                    price,
-                    a.shares(),
-                );
-                emit!(Body::OrderAdd(OrderAdd {
-                    order_id: a.order_ref(),
-                    price,
-                    quantity: a.shares(),
-                    side: a.side(),
-                    attribution: *b"    ",
-                }));
+                let (r, side, qty) = (a.order_ref(), a.side(), a.shares());
+                let body = add_order(books, stats, r, instrument, side, a.price(), qty, *b"    ");
+                emit!(body);
                 book_changed = true;
             }
             Itch::AddOrderMpid(a) => {
-                let price = Price::from_p4(a.price());
-                add_order(
+                let (r, side, qty) = (a.order_ref(), a.side(), a.shares());
+                let body = add_order(
                     books,
                     stats,
-                    a.order_ref(),
+                    r,
                     instrument,
-                    a.side(),
-                    price,
-                    a.shares(),
+                    side,
+                    a.price(),
+                    qty,
+                    a.attribution(),
                 );
-                emit!(Body::OrderAdd(OrderAdd {
-                    order_id: a.order_ref(),
-                    price,
-                    quantity: a.shares(),
-                    side: a.side(),
-                    attribution: a.attribution(),
-                }));
+                emit!(body);
                 book_changed = true;
             }
             Itch::OrderExecuted(e) => {
@@ -315,14 +296,16 @@ impl Normalizer {
                 let price = Price::from_p4(u.price());
                 let side = match books.remove(u.orig_order_ref()) {
                     Some(o) => {
-                        add_order(
+                        let (r, qty) = (u.new_order_ref(), u.shares());
+                        let _ = add_order(
                             books,
                             stats,
-                            u.new_order_ref(),
+                            r,
                             instrument,
                             o.side,
-                            price,
-                            u.shares(),
+                            u.price(),
+                            qty,
+                            *b"    ",
                         );
                         o.side
                     }
@@ -387,22 +370,35 @@ fn push(stats: &mut DecodeStats, out: &mut impl FnMut(&Repr), r: Repr) {
     out(&r);
 }
 
+/// Rests an order in the book (counting a reused ref) and returns its normalized add.
+#[allow(clippy::too_many_arguments)]
 fn add_order(
     books: &mut OrderBooks,
     stats: &mut DecodeStats,
     order_ref: u64,
     instrument: u32,
     side: u8,
-    price: Price,
+    price_p4: u32,
     quantity: u32,
-) {
-    let order = Order {
-        instrument,
+    attribution: [u8; 4],
+) -> Body {
+    let price = Price::from_p4(price_p4);
+    if !books.add(
+        order_ref,
+        Order {
+            instrument,
+            price,
+            quantity,
+            side,
+        },
+    ) {
+        stats.duplicate_order += 1;
+    }
+    Body::OrderAdd(OrderAdd {
+        order_id: order_ref,
         price,
         quantity,
         side,
-    };
-    if !books.add(order_ref, order) {
-        stats.duplicate_order += 1;
-    }
+        attribution,
+    })
 }

@@ -360,3 +360,27 @@ pub fn signal(pid: u32, sig: &str) {
         .status();
 }
 pub mod netns;
+
+/// Starts `tickcast ARGS` with stdout and stderr captured.
+pub fn spawn_tickcast(args: &[&str]) -> std::process::Child {
+    Command::new(bin("tickcast"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tickcast")
+}
+
+/// SIGTERMs a running `tickcast run`, checks it exits 0, and returns its JSON summary line.
+pub fn terminate(child: std::process::Child) -> serde_json::Value {
+    signal(child.id(), "TERM");
+    let out = child.wait_with_output().expect("wait for tickcast");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().expect("a summary line")).expect("JSON summary")
+}

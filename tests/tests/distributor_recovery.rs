@@ -5,10 +5,8 @@
 
 use feedhandler::generator::{self, GenFormat, GeneratorConfig};
 use protocol::moldudp64::{emit_request, Packet, PacketKind, Session};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use subscriber_sdk::net::{BatchReceiver, Endpoint};
 use tickcast_tests::*;
@@ -70,27 +68,6 @@ fn request(
     out
 }
 
-fn spawn(args: &[&str]) -> Child {
-    Command::new(bin("tickcast"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn finish(child: Child) -> Value {
-    signal(child.id(), "TERM");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap()
-}
-
 fn receiver(group: &str) -> BatchReceiver {
     let addr: SocketAddrV4 = group.parse().unwrap();
     let mut ep = Endpoint::new(addr, Ipv4Addr::LOCALHOST);
@@ -119,7 +96,7 @@ fn retransmission_ranges_end_and_cap() {
     )
     .unwrap();
     let mut rx = receiver(&groups[0].feed_a);
-    let child = spawn(&[
+    let child = spawn_tickcast(&[
         "run",
         "--quiet",
         "--config",
@@ -170,7 +147,7 @@ fn retransmission_ranges_end_and_cap() {
     // Another session: ignored.
     assert!(request(server, &Session::new("NOSUCH").unwrap(), 1, 5).is_empty());
 
-    let v = finish(child);
+    let v = terminate(child);
     let g = &v["groups"][0];
     assert_eq!(g["last_seq"].as_u64().unwrap(), next - 1);
     assert_eq!(g["retransmit_messages"], 10 + 3 + 100);
@@ -186,7 +163,7 @@ fn crash_and_restart_continue_the_session() {
     std::fs::write(&cfg_path, config(feed, &groups, &dir.join("journal"))).unwrap();
     let mut rx = receiver(&groups[0].feed_a);
 
-    let mut first = spawn(&["run", "--quiet", "--config", cfg_path.to_str().unwrap()]);
+    let mut first = spawn_tickcast(&["run", "--quiet", "--config", cfg_path.to_str().unwrap()]);
     let mut before = Seen::default();
     listen(
         &mut rx,
@@ -200,7 +177,7 @@ fn crash_and_restart_continue_the_session() {
     let last_before = *before.records.keys().last().unwrap();
     assert!(before.records.contains_key(&1));
 
-    let second = spawn(&["run", "--quiet", "--config", cfg_path.to_str().unwrap()]);
+    let second = spawn_tickcast(&["run", "--quiet", "--config", cfg_path.to_str().unwrap()]);
     let mut after = Seen::default();
     listen(
         &mut rx,
@@ -227,6 +204,6 @@ fn crash_and_restart_continue_the_session() {
             i + 1
         );
     }
-    let v = finish(second);
+    let v = terminate(second);
     assert!(v["groups"][0]["last_seq"].as_u64().unwrap() >= resumed);
 }

@@ -9,7 +9,7 @@ use std::process::Child;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tickcast_tests::netns::TestNet;
-use tickcast_tests::{bin, scratch, signal};
+use tickcast_tests::{bin, scratch, signal, terminate};
 
 /// The namespace tests share the machine's two cores: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -100,18 +100,6 @@ fn tap_result(t: Tap) -> (Value, Vec<Value>) {
     (stats, lines)
 }
 
-fn stop(child: Child) -> Value {
-    signal(child.id(), "TERM");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap()
-}
-
 fn wait_with_deadline(taps: Vec<Tap>, limit: Duration) -> Vec<Tap> {
     let deadline = Instant::now() + limit;
     let mut taps = taps;
@@ -180,7 +168,7 @@ fn packet_loss_is_recovered_by_retransmission() {
             ],
         );
         let mut taps = wait_with_deadline(taps, Duration::from_secs(120));
-        let summary = stop(dist);
+        let summary = terminate(dist);
         let s2 = tap_result(taps.pop().unwrap()).0;
         let s1 = tap_result(taps.pop().unwrap()).0;
         let last = summary["groups"][0]["last_seq"].as_u64().unwrap();
@@ -255,7 +243,7 @@ fn ab_failover_without_a_gap() {
         "flush chain inet tcab input\nadd rule inet tcab input ip daddr 239.77.2.1 drop\n",
     );
     let mut taps = wait_with_deadline(taps, Duration::from_secs(60));
-    let summary = stop(dist);
+    let summary = terminate(dist);
     let s2 = tap_result(taps.pop().unwrap()).0;
     let (s1, lines) = tap_result(taps.pop().unwrap());
     let last = summary["groups"][0]["last_seq"].as_u64().unwrap();
@@ -307,7 +295,7 @@ fn crash_and_restart_keep_the_sequence_promise() {
     std::thread::sleep(Duration::from_millis(200));
     net.nft(&net.subs[0], &loss_rules(1));
     let mut taps = wait_with_deadline(taps, Duration::from_secs(90));
-    let summary = stop(second);
+    let summary = terminate(second);
     let (s2, lines) = tap_result(taps.pop().unwrap());
     let s1 = tap_result(taps.pop().unwrap()).0;
     let last = summary["groups"][0]["last_seq"].as_u64().unwrap();
@@ -387,7 +375,7 @@ fn a_slow_subscriber_slows_nobody_and_recovers() {
     signal(slow.child.id(), "CONT");
     let mut taps = wait_with_deadline(vec![fast, slow], Duration::from_secs(90));
     let elapsed = started.elapsed().as_secs_f64();
-    let summary = stop(dist);
+    let summary = terminate(dist);
     let s_slow = tap_result(taps.pop().unwrap()).0;
     let s_fast = tap_result(taps.pop().unwrap()).0;
     let last = summary["groups"][0]["last_seq"].as_u64().unwrap();

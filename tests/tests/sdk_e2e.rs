@@ -5,7 +5,7 @@
 use feedhandler::generator::{self, GenFormat, GeneratorConfig};
 use serde_json::Value;
 use std::net::SocketAddrV4;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use subscriber_sdk::{ArbiterConfig, Context, GroupSpec, Handler, PollMode, Subscriber};
 use tickcast_tests::*;
@@ -52,27 +52,6 @@ fn receive_until_end(sub: &mut Subscriber, c: &mut Collect, limit: Duration) {
     }
 }
 
-fn spawn(args: &[&str]) -> Child {
-    Command::new(bin("tickcast"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn stop(child: Child) -> Value {
-    signal(child.id(), "TERM");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap()
-}
-
 fn assert_in_order(seqs: &[u64], first: u64, last: u64) {
     assert_eq!(seqs.first(), Some(&first));
     assert_eq!(seqs.last(), Some(&last));
@@ -117,7 +96,7 @@ fn setup(
 fn replay_is_delivered_in_order() {
     let (cfg, g, file) = setup(6, "sdk-replay", 30_000);
     let mut sub = subscriber(&g, false);
-    let child = spawn(&[
+    let child = spawn_tickcast(&[
         "run",
         "--quiet",
         "--config",
@@ -129,7 +108,7 @@ fn replay_is_delivered_in_order() {
     ]);
     let mut c = Collect::default();
     receive_until_end(&mut sub, &mut c, Duration::from_secs(60));
-    let v = stop(child);
+    let v = terminate(child);
     let last = v["groups"][0]["last_seq"].as_u64().unwrap();
     assert_in_order(&c.seqs, 1, last);
     assert!(c.gaps.is_empty());
@@ -152,7 +131,7 @@ fn late_join_from_where_it_joins_and_from_the_start() {
         config(feed, std::slice::from_ref(&g), &dir.join("journal")),
     )
     .unwrap();
-    let child = spawn(&[
+    let child = spawn_tickcast(&[
         "run",
         "--quiet",
         "--config",
@@ -209,7 +188,7 @@ fn tap_shows_the_stream_as_json() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let child = spawn(&[
+    let child = spawn_tickcast(&[
         "run",
         "--quiet",
         "--config",
@@ -220,7 +199,7 @@ fn tap_shows_the_stream_as_json() {
         "30",
     ]);
     let out = tap.wait_with_output().unwrap(); // the tap stops at end of session
-    let v = stop(child);
+    let v = terminate(child);
     let last = v["groups"][0]["last_seq"].as_u64().unwrap();
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -276,7 +255,7 @@ fn c_example_receives_from_a_live_distributor() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let child = spawn(&[
+    let child = spawn_tickcast(&[
         "run",
         "--quiet",
         "--config",
@@ -287,7 +266,7 @@ fn c_example_receives_from_a_live_distributor() {
         "30",
     ]);
     let out = c.wait_with_output().unwrap();
-    let v = stop(child);
+    let v = terminate(child);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let last = v["groups"][0]["last_seq"].as_u64().unwrap();

@@ -60,6 +60,18 @@ fn udp_payload<'a>(link: DataLink, data: &'a [u8], filter: &Filter) -> Option<&'
     Some(udp.payload())
 }
 
+/// Copies a matching frame's UDP payload into `buf`; `false` when the frame does not match.
+fn take_payload(buf: &mut Vec<u8>, link: DataLink, frame: &[u8], filter: &Filter) -> bool {
+    match udp_payload(link, frame, filter) {
+        Some(pl) => {
+            buf.clear();
+            buf.extend_from_slice(pl);
+            true
+        }
+        None => false,
+    }
+}
+
 impl PcapSource {
     pub fn open(path: &Path, filter: Filter) -> Result<PcapSource, SourceError> {
         let format = FileFormat::sniff(path)?;
@@ -105,14 +117,10 @@ impl Source for PcapSource {
                         Some(Ok(p)) => {
                             self.consumed += 16 + p.data.len() as u64;
                             let ts = p.timestamp.as_nanos() as u64;
-                            match udp_payload(link, &p.data, &self.filter) {
-                                Some(pl) => {
-                                    self.payload.clear();
-                                    self.payload.extend_from_slice(pl);
-                                    (ts, true)
-                                }
-                                None => (ts, false),
-                            }
+                            (
+                                ts,
+                                take_payload(&mut self.payload, link, &p.data, &self.filter),
+                            )
                         }
                     }
                 }
@@ -127,25 +135,22 @@ impl Source for PcapSource {
                             .copied()
                             .unwrap_or(DataLink::ETHERNET);
                         let ts = p.timestamp.as_nanos() as u64;
-                        match udp_payload(link, &p.data, &self.filter) {
-                            Some(pl) => {
-                                self.payload.clear();
-                                self.payload.extend_from_slice(pl);
-                                (ts, true)
-                            }
-                            None => (ts, false),
-                        }
+                        (
+                            ts,
+                            take_payload(&mut self.payload, link, &p.data, &self.filter),
+                        )
                     }
                     Some(Ok(Block::SimplePacket(p))) => {
                         self.consumed += 16 + p.data.len() as u64;
-                        match udp_payload(DataLink::ETHERNET, &p.data, &self.filter) {
-                            Some(pl) => {
-                                self.payload.clear();
-                                self.payload.extend_from_slice(pl);
-                                (0, true)
-                            }
-                            None => (0, false),
-                        }
+                        (
+                            0,
+                            take_payload(
+                                &mut self.payload,
+                                DataLink::ETHERNET,
+                                &p.data,
+                                &self.filter,
+                            ),
+                        )
                     }
                     Some(Ok(Block::InterfaceDescription(i))) => {
                         self.links.push(i.linktype);
