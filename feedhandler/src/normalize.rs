@@ -228,7 +228,7 @@ impl Normalizer {
             }
             Itch::OrderExecuted(e) => {
                 let (price, side) = match books.reduce(e.order_ref(), e.executed_shares()) {
-                    Some((o, _)) => (o.price, o.side),
+                    Some((o, _)) => (o.price(), o.side),
                     None => {
                         stats.unknown_order += 1;
                         (Price(0), SIDE_UNKNOWN)
@@ -387,7 +387,7 @@ fn add_order(
         order_ref,
         Order {
             instrument,
-            price,
+            price_p4,
             quantity,
             side,
         },
