@@ -223,7 +223,13 @@ pub fn run_feed(
             mut pacer,
             ..
         } => {
+            let bar = feedhandler::replay::progress_bar(source.as_ref());
             while running(&fan) {
+                if let (Some(b), Some((done, _))) = (&bar, source.progress()) {
+                    if fan.counters.frames.get().is_multiple_of(1024) {
+                        b.set_position(done);
+                    }
+                }
                 match source.next_frame() {
                     Ok(Some(frame)) => {
                         if let Some(p) = &mut pacer {
@@ -238,6 +244,9 @@ pub fn run_feed(
                     }
                 }
                 fan.end_frame(&fh);
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
             }
         }
         FeedSource::Multicast {

@@ -44,7 +44,8 @@ pub fn run(
     result
 }
 
-fn progress_bar(source: &dyn Source) -> Option<indicatif::ProgressBar> {
+/// A progress bar on stderr for a long file (64 MiB or more), only when stdout is a terminal.
+pub fn progress_bar(source: &dyn Source) -> Option<indicatif::ProgressBar> {
     let (_, total) = source.progress()?;
     if !std::io::stdout().is_terminal() || total < (64 << 20) {
         return None;
