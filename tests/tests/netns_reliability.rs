@@ -84,6 +84,26 @@ fn tap(net: &TestNet, i: usize, extra: &[&str]) -> Tap {
     Tap { child, out }
 }
 
+/// Starts both subscribers' taps and gives them time to join before any traffic.
+fn start_taps(net: &TestNet, extra: [&[&str]; 2]) -> Vec<Tap> {
+    let taps = vec![tap(net, 0, extra[0]), tap(net, 1, extra[1])];
+    std::thread::sleep(Duration::from_millis(300));
+    taps
+}
+
+/// `tickcast run` on the distributor host, lingering so that late re-requests are answered.
+fn start_distributor(net: &TestNet, cfg: &Path) -> Child {
+    let args = [
+        "run",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--linger",
+        "60",
+    ];
+    net.spawn(&net.dist, &bin("tickcast"), &args)
+}
+
 /// Waits for a tap to finish (it stops at end of session); returns its stats and all lines.
 fn tap_result(t: Tap) -> (Value, Vec<Value>) {
     let err = t.child.wait_with_output().unwrap().stderr;
@@ -150,23 +170,8 @@ fn packet_loss_is_recovered_by_retransmission() {
             "source = \"generator\"\nrate = 100000\nmessages = {messages}\ninstruments = 50"
         );
         let cfg = write_config(&dir, &feed, journal.to_str().unwrap());
-        let taps = vec![
-            tap(&net, 0, &["--no-messages"]),
-            tap(&net, 1, &["--no-messages"]),
-        ];
-        std::thread::sleep(Duration::from_millis(300));
-        let dist = net.spawn(
-            &net.dist,
-            &bin("tickcast"),
-            &[
-                "run",
-                "--quiet",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--linger",
-                "60",
-            ],
-        );
+        let taps = start_taps(&net, [&["--no-messages"], &["--no-messages"]]);
+        let dist = start_distributor(&net, &cfg);
         let mut taps = wait_with_deadline(taps, Duration::from_secs(120));
         let summary = terminate(dist);
         let s2 = tap_result(taps.pop().unwrap()).0;
@@ -213,23 +218,8 @@ fn ab_failover_without_a_gap() {
     net.nft(&net.subs[0], "flush ruleset\ntable inet tcab {\n chain input {\n  type filter hook input priority 0; policy accept;\n }\n}\n");
     let feed = "source = \"generator\"\nrate = 20000\nmessages = 80000\ninstruments = 50";
     let cfg = write_config(&dir, feed, dir.join("j").to_str().unwrap());
-    let taps = vec![
-        tap(&net, 0, &["--no-messages"]),
-        tap(&net, 1, &["--no-messages"]),
-    ];
-    std::thread::sleep(Duration::from_millis(300));
-    let dist = net.spawn(
-        &net.dist,
-        &bin("tickcast"),
-        &[
-            "run",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--linger",
-            "60",
-        ],
-    );
+    let taps = start_taps(&net, [&["--no-messages"], &["--no-messages"]]);
+    let dist = start_distributor(&net, &cfg);
     std::thread::sleep(Duration::from_millis(1000));
     // Feed A dies at the subscriber...
     net.nft(
@@ -271,17 +261,8 @@ fn crash_and_restart_keep_the_sequence_promise() {
     let journal = dir.join("j");
     let feed = "source = \"generator\"\nrate = 20000\nmessages = 60000\ninstruments = 50";
     let cfg = write_config(&dir, feed, journal.to_str().unwrap());
-    let taps = vec![tap(&net, 0, &["--no-messages"]), tap(&net, 1, &[])];
-    std::thread::sleep(Duration::from_millis(300));
-    let args = [
-        "run",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--linger",
-        "60",
-    ];
-    let mut first = net.spawn(&net.dist, &bin("tickcast"), &args);
+    let taps = start_taps(&net, [&["--no-messages"], &[]]);
+    let mut first = start_distributor(&net, &cfg);
     std::thread::sleep(Duration::from_millis(1000));
     // The first subscriber hears nothing for the last half second before the crash: it can
     // only get those messages from the restarted distributor's journal.
@@ -291,7 +272,7 @@ fn crash_and_restart_keep_the_sequence_promise() {
     let _ = first.wait();
     let journal_file = journal.join("NETNS01.journal");
     let before = (std::fs::metadata(&journal_file).unwrap().len() - 64) / 64;
-    let second = net.spawn(&net.dist, &bin("tickcast"), &args);
+    let second = start_distributor(&net, &cfg);
     std::thread::sleep(Duration::from_millis(200));
     net.nft(&net.subs[0], &loss_rules(1));
     let mut taps = wait_with_deadline(taps, Duration::from_secs(90));
@@ -353,22 +334,14 @@ fn a_slow_subscriber_slows_nobody_and_recovers() {
     let feed =
         format!("source = \"generator\"\nrate = 20000\nmessages = {messages}\ninstruments = 50");
     let cfg = write_config(&dir, &feed, dir.join("j").to_str().unwrap());
-    let fast = tap(&net, 0, &["--no-messages"]);
-    let slow = tap(&net, 1, &["--no-messages", "--rcvbuf", "200000"]);
-    std::thread::sleep(Duration::from_millis(300));
-    let started = Instant::now();
-    let dist = net.spawn(
-        &net.dist,
-        &bin("tickcast"),
-        &[
-            "run",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--linger",
-            "60",
-        ],
+    let mut taps = start_taps(
+        &net,
+        [&["--no-messages"], &["--no-messages", "--rcvbuf", "200000"]],
     );
+    let started = Instant::now();
+    let dist = start_distributor(&net, &cfg);
+    let slow = taps.pop().unwrap();
+    let fast = taps.pop().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     signal(slow.child.id(), "STOP"); // stops reading for three seconds
     std::thread::sleep(Duration::from_secs(3));
