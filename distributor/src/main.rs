@@ -3,7 +3,11 @@ use distributor::cmd;
 
 /// tickcast: market-data multicast distribution.
 #[derive(Debug, Parser)]
-#[command(name = "tickcast", version, about = "tickcast: market-data multicast distribution (ITCH 5.0 in, MoldUDP64 groups out)")]
+#[command(
+    name = "tickcast",
+    version,
+    about = "tickcast: market-data multicast distribution (ITCH 5.0 in, MoldUDP64 groups out)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
