@@ -65,7 +65,7 @@ pub struct Router {
     selections: Vec<Selection>,
     /// Groups that take each kind, by kind byte.
     by_kind: [GroupMask; 16],
-    /// By instrument id; `None` until defined.
+    /// By instrument id; `None` until first seen.
     by_instrument: Vec<Option<GroupMask>>,
     all: GroupMask,
 }
@@ -132,8 +132,14 @@ impl Router {
         }
         let sel = match self.by_instrument[i] {
             Some(mask) => mask,
-            // Groups selecting by symbol cannot take an instrument whose symbol is unknown.
-            None => self.selection_mask(m.instrument, None),
+            None => {
+                // Symbol still unknown: only groups that need no symbol take it. Cached like a
+                // definition's mask (the definition, when it comes, replaces it), so the
+                // groups are not scanned again for every message of the instrument.
+                let mask = self.selection_mask(m.instrument, None);
+                self.by_instrument[i] = Some(mask);
+                mask
+            }
         };
         sel & kinds
     }
