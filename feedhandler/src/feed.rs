@@ -170,18 +170,16 @@ impl FeedHandler {
         let Some(mut r) = self.rerequest.take() else {
             return;
         };
-        let mut buf = [0u8; 65536];
-        while let Ok((n, _)) = r.socket().recv_from(&mut buf) {
+        while let Some(answer) = r.recv() {
             let now = crate::now_ns();
             self.normalizer.stats.datagrams += 1;
-            self.on_packet(&buf[..n], now, out);
+            self.on_packet(answer, now, out);
         }
         r.poll(&self.upstream);
         self.rerequest = Some(r);
     }
 
     fn on_gap(&mut self, from: u64, to: u64) {
-        self.normalizer.stats.gaps = self.upstream.gap_messages;
         warn_limited!(self.gates.gap, from, to, "upstream gap");
         if let Some(r) = &mut self.rerequest {
             r.request(from, to);

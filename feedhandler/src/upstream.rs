@@ -156,6 +156,8 @@ pub struct Rerequester {
     retries: u32,
     /// (from, count, next attempt, attempts made)
     pending: Vec<(u64, u16, Instant, u32)>,
+    /// Receive buffer for answers, allocated once.
+    buf: Box<[u8]>,
     pub requests_sent: u64,
     pub given_up: u64,
 }
@@ -175,6 +177,7 @@ impl Rerequester {
             timeout,
             retries,
             pending: Vec::new(),
+            buf: vec![0u8; 65536].into_boxed_slice(),
             requests_sent: 0,
             given_up: 0,
         }
@@ -182,6 +185,12 @@ impl Rerequester {
 
     pub fn socket(&self) -> &UdpSocket {
         &self.socket
+    }
+
+    /// The next answer datagram waiting on the socket (non-blocking), if any.
+    pub fn recv(&mut self) -> Option<&[u8]> {
+        let (n, _) = self.socket.recv_from(&mut self.buf).ok()?;
+        Some(&self.buf[..n])
     }
 
     /// Queues requests for `[from, to)` in chunks a u16 count can express.
