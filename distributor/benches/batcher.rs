@@ -2,10 +2,8 @@
 //! retransmission ring, flush, and sendmmsg to the kernel (to a group nobody joined).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use distributor::batch;
 use distributor::config::Config;
-use distributor::counters::{GroupCounters, ShardCounters};
-use distributor::shard::{Shard, ShardSpec};
+use distributor::shard::ShardSet;
 use protocol::schema::{Body, OrderAdd, Price, Repr};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -22,26 +20,19 @@ fn bench(c: &mut Criterion) {
         g.feed_b = None;
         g.retransmit = format!("127.0.0.1:{}", base + i as u16).parse().unwrap();
     }
-    let owned: Vec<_> = cfg.groups.iter().cloned().enumerate().collect();
-    let group_counters: Vec<Arc<GroupCounters>> = owned.iter().map(|_| Arc::default()).collect();
-    let (mut input, queue) = batch::channel(0b11, 256);
-    let counters = Arc::new(ShardCounters::default());
-    let spec = ShardSpec {
+    // One shard on core 0 holding both groups.
+    let idle = distributor::config::Idle::Spin;
+    cfg.shards = vec![distributor::config::Shard {
         core: 0,
-        idle: distributor::config::Idle::Spin,
-        groups: &owned,
-        journal: &cfg.journal,
-        group_counters: &group_counters,
-        linger: Duration::ZERO,
-    };
-    let shard = Shard::new(
-        spec,
-        queue,
-        counters.clone(),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap();
-    let t = std::thread::spawn(move || shard.run());
+        groups: cfg.groups.iter().map(|g| g.name.clone()).collect(),
+        idle,
+    }];
+    cfg.feed.queue_depth = 256;
+    let mut shards =
+        ShardSet::start(&cfg, Arc::new(AtomicBool::new(false)), Duration::ZERO).unwrap();
+    let mut input = shards.inputs.pop().unwrap();
+    let counters = shards.shard_counters[0].clone();
+
     let mut n = 0u64;
     let mut g = c.benchmark_group("shard");
     g.throughput(Throughput::Elements(1));
@@ -77,7 +68,7 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     drop(input);
-    let _ = t.join();
+    shards.join();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

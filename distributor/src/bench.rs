@@ -7,12 +7,10 @@
 //!
 //! Ratios measured in the same run are what the machine can vouch for.
 
-use crate::batch;
 use crate::config::{Config, Content, Group, Idle, Shard as ShardCfg};
-use crate::counters::{GroupCounters, ShardCounters};
 use crate::pipeline::{self, FeedCounters, FeedSource};
 use crate::routing::Router;
-use crate::shard::{Shard, ShardSpec};
+use crate::shard::ShardSet;
 use crate::sys::{MmsgSender, OutDatagram};
 use feedhandler::generator::{Generator, GeneratorConfig, MAX_MESSAGE};
 use feedhandler::source::{Frame, Framing, Source, SourceError};
@@ -321,39 +319,8 @@ fn tickcast_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
     );
     std::thread::sleep(Duration::from_millis(200)); // joined before the first datagram
 
-    let group_counters: Vec<Arc<GroupCounters>> = c.groups.iter().map(|_| Arc::default()).collect();
-    let never = Arc::new(AtomicBool::new(false));
-    let mut inputs = Vec::new();
-    let mut threads = Vec::new();
-    let mut shard_counters = Vec::new();
-    for s in &c.shards {
-        let owned: Vec<(usize, Group)> = s
-            .groups
-            .iter()
-            .filter_map(|n| c.groups.iter().position(|g| &g.name == n))
-            .map(|i| (i, c.groups[i].clone()))
-            .collect();
-        let mask = owned.iter().fold(0u64, |m, (i, _)| m | (1 << i));
-        let (input, queue) = batch::channel(mask, c.feed.queue_depth);
-        let counters = Arc::new(ShardCounters::default());
-        let spec = ShardSpec {
-            core: s.core,
-            idle: s.idle,
-            groups: &owned,
-            journal: &c.journal,
-            group_counters: &group_counters,
-            linger: Duration::ZERO,
-        };
-        let shard = Shard::new(spec, queue, counters.clone(), never.clone())?;
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("shard-{}", s.core))
-                .spawn(move || shard.run())
-                .map_err(|e| e.to_string())?,
-        );
-        inputs.push(input);
-        shard_counters.push(counters);
-    }
+    let mut shards = ShardSet::start(&c, Arc::new(AtomicBool::new(false)), Duration::ZERO)?;
+    let inputs = std::mem::take(&mut shards.inputs);
     let stop_feed = Arc::new(AtomicBool::new(false));
     let fc = Arc::new(FeedCounters::default());
     let src = MemorySource {
@@ -378,9 +345,9 @@ fn tickcast_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
     std::thread::sleep(Duration::from_secs_f64(cfg.seconds));
     stop_feed.store(true, Ordering::Relaxed);
     let _ = feed_thread.join();
-    for t in threads {
-        let _ = t.join();
-    }
+    let (group_counters, shard_counters) =
+        (shards.group_counters.clone(), shards.shard_counters.clone());
+    shards.join();
     let seconds = started.elapsed().as_secs_f64();
     stop_subs.store(true, Ordering::Relaxed);
     let (delivered, hist, drops) = collect(subs);

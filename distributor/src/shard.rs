@@ -3,8 +3,8 @@
 //! input drained, heartbeat when idle), answers re-requests, and hands everything ready — all
 //! groups, feeds A and B, unicast destinations, retransmissions — to the kernel in one sendmmsg.
 
-use crate::batch::ShardQueue;
-use crate::config::{Group, Idle, Journal as JournalCfg, Subnet};
+use crate::batch::{self, ShardInput, ShardQueue};
+use crate::config::{Config, Group, Idle, Journal as JournalCfg, Subnet};
 use crate::counters::{GroupCounters, ShardCounters};
 use crate::journal::Journal;
 use crate::retransmit::{Guard, Refusal, Ring};
@@ -79,12 +79,6 @@ impl Outbox {
         self.used + self.max_payload <= self.arena.len()
             && self.out.len() + 8 <= self.out.capacity()
     }
-}
-
-/// What the shard hands back when it stops.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ShardReport {
-    pub pinned: bool,
 }
 
 /// What a shard is made of.
@@ -288,7 +282,7 @@ impl Shard {
 
     /// Runs the duty cycle until the input queue closes (the feed ended or was stopped), then
     /// shuts the sessions down cleanly.
-    pub fn run(mut self) -> ShardReport {
+    pub fn run(mut self) {
         let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: self.core });
         if !pinned {
             tracing::warn!(
@@ -364,7 +358,6 @@ impl Shard {
             }
         }
         self.shutdown();
-        ShardReport { pinned }
     }
 
     /// Appends a batch's records to their groups; returns the batch to the pool.
@@ -639,5 +632,79 @@ impl Shard {
                 tracing::error!(group = %g.name, error = %e, "journal sync failed");
             }
         }
+    }
+}
+
+/// The shards of a config, running: the feed side of their queues and everyone's counters.
+pub struct ShardSet {
+    /// One per `[[shard]]`, in config order; dropping them tells the shards to shut down.
+    pub inputs: Vec<ShardInput>,
+    pub shard_counters: Vec<Arc<ShardCounters>>,
+    /// By global group index.
+    pub group_counters: Vec<Arc<GroupCounters>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ShardSet {
+    /// Opens every shard's sockets and journals first (so that a bad address or journal fails
+    /// before anything runs), then starts each shard on its own thread.
+    pub fn start(
+        cfg: &Config,
+        stop: Arc<AtomicBool>,
+        linger: Duration,
+    ) -> Result<ShardSet, String> {
+        let group_counters: Vec<Arc<GroupCounters>> =
+            cfg.groups.iter().map(|_| Arc::default()).collect();
+        let mut shards = Vec::new();
+        let mut inputs = Vec::new();
+        let mut shard_counters = Vec::new();
+        for s in &cfg.shards {
+            let owned: Vec<(usize, Group)> = s
+                .groups
+                .iter()
+                .filter_map(|name| cfg.groups.iter().position(|g| &g.name == name))
+                .map(|i| (i, cfg.groups[i].clone()))
+                .collect();
+            let mask = owned.iter().fold(0u64, |m, (i, _)| m | (1 << i));
+            let (input, queue) = batch::channel(mask, cfg.feed.queue_depth);
+            let counters = Arc::new(ShardCounters::default());
+            let spec = ShardSpec {
+                core: s.core,
+                idle: s.idle,
+                groups: &owned,
+                journal: &cfg.journal,
+                group_counters: &group_counters,
+                linger,
+            };
+            shards.push(Shard::new(spec, queue, counters.clone(), stop.clone())?);
+            inputs.push(input);
+            shard_counters.push(counters);
+        }
+        let threads = shards
+            .into_iter()
+            .enumerate()
+            .map(|(i, sh)| {
+                std::thread::Builder::new()
+                    .name(format!("shard-{i}"))
+                    .spawn(move || sh.run())
+            })
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| format!("starting shard threads: {e}"))?;
+        Ok(ShardSet {
+            inputs,
+            shard_counters,
+            group_counters,
+            threads,
+        })
+    }
+
+    /// Waits for every shard to finish (after its input was dropped); `false` if one panicked.
+    pub fn join(self) -> bool {
+        drop(self.inputs);
+        let mut ok = true;
+        for t in self.threads {
+            ok &= t.join().is_ok(); // every thread is joined, even after a panic
+        }
+        ok
     }
 }

@@ -1,10 +1,8 @@
 //! The shard loop allocates nothing per message: a counting global allocator watches a running
 //! shard take 200 000 messages (batching, sequencing, journal, sendmmsg) after warm-up.
 
-use distributor::batch;
 use distributor::config::Config;
-use distributor::counters::{GroupCounters, ShardCounters};
-use distributor::shard::{Shard, ShardSpec};
+use distributor::shard::ShardSet;
 use protocol::schema::{Body, OrderAdd, Price, Repr};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,26 +42,18 @@ fn shard_loop_does_not_allocate_per_message() {
         g.heartbeat_ms = 60_000;
         g.ring = 1 << 16;
     }
-    let owned: Vec<_> = cfg.groups.iter().cloned().enumerate().collect();
-    let group_counters: Vec<Arc<GroupCounters>> = owned.iter().map(|_| Arc::default()).collect();
-    let (mut input, queue) = batch::channel(0b11, 64);
-    let counters = Arc::new(ShardCounters::default());
-    let spec = ShardSpec {
+    // One shard on core 0 holding both groups.
+    let idle = cfg.shards[0].idle;
+    cfg.shards = vec![distributor::config::Shard {
         core: 0,
-        idle: cfg.shards[0].idle,
-        groups: &owned,
-        journal: &cfg.journal,
-        group_counters: &group_counters,
-        linger: Duration::ZERO,
-    };
-    let shard = Shard::new(
-        spec,
-        queue,
-        counters.clone(),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap();
-    let t = std::thread::spawn(move || shard.run());
+        groups: cfg.groups.iter().map(|g| g.name.clone()).collect(),
+        idle,
+    }];
+    cfg.feed.queue_depth = 64;
+    let mut shards =
+        ShardSet::start(&cfg, Arc::new(AtomicBool::new(false)), Duration::ZERO).unwrap();
+    let mut input = shards.inputs.pop().unwrap();
+    let counters = shards.shard_counters[0].clone();
 
     let mut n = 0u64;
     let mut feed = |count: u64| {
@@ -107,7 +97,7 @@ fn shard_loop_does_not_allocate_per_message() {
     wait_for(300_000);
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
     drop(input);
-    t.join().unwrap();
+    assert!(shards.join());
     let _ = std::fs::remove_dir_all(&dir);
     let sent = counters.datagrams_sent.get();
     assert_eq!(counters.messages_in.get(), 300_000);

@@ -1,11 +1,9 @@
 //! `tickcast run [--config FILE] [--replay FILE [--speed N|max]] [--quiet] [--print-config]`
 
-use crate::batch;
 use crate::config::Config;
-use crate::counters::{GroupCounters, ShardCounters};
 use crate::metrics::{self, Registry};
 use crate::pipeline::{self, FeedCounters};
-use crate::shard::{Shard, ShardSpec};
+use crate::shard::ShardSet;
 use anyhow::Result;
 use feedhandler::source::pacing::Speed;
 use serde_json::json;
@@ -62,41 +60,17 @@ pub fn run(args: Args) -> Result<i32> {
     }
 
     // Shards: queues, sockets and journals first, so that a bad address fails before any feed.
-    let group_counters: Vec<Arc<GroupCounters>> =
-        cfg.groups.iter().map(|_| Arc::default()).collect();
-    let mut shards = Vec::new();
-    let mut inputs = Vec::new();
-    let mut shard_counters = Vec::new();
     let linger = Duration::from_secs_f64(args.linger.clamp(0.0, 86_400.0));
-    for s in &cfg.shards {
-        let owned: Vec<(usize, crate::config::Group)> = s
-            .groups
-            .iter()
-            .filter_map(|name| cfg.groups.iter().position(|g| &g.name == name))
-            .map(|i| (i, cfg.groups[i].clone()))
-            .collect();
-        let mask = owned.iter().fold(0u64, |m, (i, _)| m | (1 << i));
-        let (input, queue) = batch::channel(mask, cfg.feed.queue_depth);
-        let counters = Arc::new(ShardCounters::default());
-        let spec = ShardSpec {
-            core: s.core,
-            idle: s.idle,
-            groups: &owned,
-            journal: &cfg.journal,
-            group_counters: &group_counters,
-            linger,
-        };
-        let shard = match Shard::new(spec, queue, counters.clone(), stop.clone()) {
-            Ok(sh) => sh,
-            Err(e) => {
-                eprintln!("tickcast: {e}");
-                return Ok(2);
-            }
-        };
-        shards.push(shard);
-        inputs.push(input);
-        shard_counters.push(counters);
-    }
+    let mut shards = match ShardSet::start(&cfg, stop.clone(), linger) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tickcast: {e}");
+            return Ok(2);
+        }
+    };
+    let inputs = std::mem::take(&mut shards.inputs);
+    let (shard_counters, group_counters) =
+        (shards.shard_counters.clone(), shards.group_counters.clone());
     let feed_counters = Arc::new(FeedCounters::default());
     let registry = Registry {
         feed: feed_counters.clone(),
@@ -146,15 +120,6 @@ pub fn run(args: Args) -> Result<i32> {
         metrics_stop.store(true, Ordering::Relaxed);
         return Ok(2);
     }
-    let shard_threads: Vec<_> = shards
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            std::thread::Builder::new()
-                .name(format!("shard-{i}"))
-                .spawn(move || s.run())
-        })
-        .collect::<std::io::Result<_>>()?;
     let started = Instant::now();
     tracing::info!(
         groups = cfg.groups.len(),
@@ -188,9 +153,8 @@ pub fn run(args: Args) -> Result<i32> {
         .map_err(|_| anyhow::anyhow!("feed thread panicked"))?
         .unwrap_or_default();
     // The feed closed the shard queues: each shard flushes, sends end of session, syncs.
-    for t in shard_threads {
-        t.join()
-            .map_err(|_| anyhow::anyhow!("shard thread panicked"))?;
+    if !shards.join() {
+        anyhow::bail!("a shard thread panicked");
     }
     metrics_stop.store(true, Ordering::Relaxed);
     if let Some(t) = metrics_thread {
