@@ -106,7 +106,7 @@ pub fn open_source(
         }
         SourceKind::Multicast => {
             let group = f.group.ok_or("feed.group: required for multicast")?;
-            let mut ep = subscriber_sdk_endpoint(group, f.interface);
+            let mut ep = Endpoint::new(group, f.interface);
             ep.source = f.source_address;
             ep.rcvbuf = f.rcvbuf;
             let source =
@@ -131,10 +131,6 @@ pub fn open_source(
             ))
         }
     }
-}
-
-fn subscriber_sdk_endpoint(addr: std::net::SocketAddrV4, iface: std::net::Ipv4Addr) -> Endpoint {
-    Endpoint::new(addr, iface)
 }
 
 /// Routes normalized messages into the shards' batches.
