@@ -2,8 +2,53 @@
 //! `tickcast-tap --json` so both print the same field names (documented in docs/PROTOCOL.md).
 //! Writes into any `fmt::Write`; the caller owns (and reuses) the buffer.
 
-use crate::schema::{Body, Price, Repr};
+use crate::schema::{Body, Price, Repr, Symbol};
 use core::fmt::{self, Write};
+
+/// Renders a stream of messages as JSON lines, naming each instrument by the symbol its
+/// definition announced. The symbol table grows with instrument ids and the line buffer is
+/// reused, so rendering allocates nothing per message.
+#[derive(Debug, Default, Clone)]
+pub struct JsonLines {
+    symbols: Vec<Symbol>,
+    line: String,
+}
+
+impl JsonLines {
+    pub fn new() -> JsonLines {
+        JsonLines {
+            symbols: Vec::new(),
+            line: String::with_capacity(512),
+        }
+    }
+
+    /// The symbol of `instrument`, "" until its definition was seen.
+    pub fn symbol(&self, instrument: u32) -> &str {
+        self.symbols
+            .get(instrument as usize)
+            .map_or("", |s| s.as_str())
+    }
+
+    /// Learns from definitions, then returns `m` as one JSON line ending in a newline.
+    pub fn render(&mut self, m: &Repr, seq: Option<u64>) -> &str {
+        if let Body::InstrumentDefinition(d) = &m.body {
+            let i = m.instrument as usize;
+            if i >= self.symbols.len() {
+                self.symbols.resize(i + 1, Symbol::default());
+            }
+            self.symbols[i] = d.symbol;
+        }
+        self.line.clear();
+        let sym = self
+            .symbols
+            .get(m.instrument as usize)
+            .map_or("", |s| s.as_str());
+        // Writing into a String cannot fail.
+        let _ = write_message(&mut self.line, m, sym, seq);
+        self.line.push('\n');
+        &self.line
+    }
+}
 
 /// Writes one JSON object (no newline). `seq` adds a `"seq"` field (the MoldUDP64 sequence).
 pub fn write_message<W: Write>(w: &mut W, m: &Repr, symbol: &str, seq: Option<u64>) -> fmt::Result {

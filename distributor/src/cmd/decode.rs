@@ -5,7 +5,6 @@ use chrono::NaiveDate;
 use feedhandler::source::pcap::Filter;
 use feedhandler::source::{self, FileFormat};
 use feedhandler::{DecodeStats, FeedHandler, SessionClock};
-use protocol::schema::{Body, Symbol};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -95,28 +94,14 @@ pub fn run(args: Args) -> Result<i32> {
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut symbols: Vec<Symbol> = Vec::new();
-    let mut line = String::with_capacity(512);
+    let mut lines = protocol::json::JsonLines::new();
     let mut write_err: Option<std::io::Error> = None;
     let json = args.json;
     let result = feedhandler::replay::run(src.as_mut(), &mut fh, None, &|| false, &mut |m| {
         if !json || write_err.is_some() {
             return;
         }
-        if let Body::InstrumentDefinition(d) = &m.body {
-            let i = m.instrument as usize;
-            if i >= symbols.len() {
-                symbols.resize(i + 1, Symbol::default());
-            }
-            symbols[i] = d.symbol;
-        }
-        let sym = symbols
-            .get(m.instrument as usize)
-            .map_or("", |s| s.as_str());
-        line.clear();
-        let _ = protocol::json::write_message(&mut line, m, sym, None);
-        line.push('\n');
-        if let Err(e) = out.write_all(line.as_bytes()) {
+        if let Err(e) = out.write_all(lines.render(m, None).as_bytes()) {
             write_err = Some(e);
         }
     });

@@ -2,7 +2,7 @@
 //! from the re-request server, and shows what the application would get.
 
 use clap::Parser;
-use protocol::schema::{Body, Message, Repr, Symbol};
+use protocol::schema::{Message, Repr};
 use serde_json::json;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -53,8 +53,7 @@ struct Args {
 struct Tap {
     json: bool,
     out: std::io::BufWriter<std::io::Stdout>,
-    line: String,
-    symbols: Vec<Symbol>,
+    lines: protocol::json::JsonLines,
     delivered: u64,
     recent: std::collections::VecDeque<String>,
     ended: bool,
@@ -67,24 +66,9 @@ struct Tap {
     last_at: Option<Instant>,
 }
 
-impl Tap {
-    fn symbol(&self, instrument: u32) -> &str {
-        self.symbols
-            .get(instrument as usize)
-            .map_or("", |s| s.as_str())
-    }
-}
-
 impl Handler for Tap {
     fn on_message(&mut self, ctx: &Context<'_>, msg: &Message<&[u8]>) {
         let m: Repr = msg.repr();
-        if let Body::InstrumentDefinition(d) = &m.body {
-            let i = m.instrument as usize;
-            if i >= self.symbols.len() {
-                self.symbols.resize(i + 1, Symbol::default());
-            }
-            self.symbols[i] = d.symbol;
-        }
         self.delivered += 1;
         if self.last_seq != 0 && ctx.seq != self.last_seq + 1 {
             self.order_errors += 1;
@@ -96,18 +80,15 @@ impl Handler for Tap {
         if !self.messages {
             return;
         }
-        self.line.clear();
-        let sym = self.symbol(m.instrument).to_string();
-        let _ = protocol::json::write_message(&mut self.line, &m, &sym, Some(ctx.seq));
+        let line = self.lines.render(&m, Some(ctx.seq));
         if self.json {
-            self.line.push('\n');
-            let _ = self.out.write_all(self.line.as_bytes());
+            let _ = self.out.write_all(line.as_bytes());
         } else {
             if self.recent.len() == 5 {
                 self.recent.pop_front();
             }
             self.recent
-                .push_back(format!("{:>10} {}", ctx.seq, self.line));
+                .push_back(format!("{:>10} {}", ctx.seq, line.trim_end()));
         }
     }
 
@@ -203,8 +184,7 @@ fn main() {
     let mut tap = Tap {
         json: args.json,
         out: std::io::BufWriter::new(std::io::stdout()),
-        line: String::with_capacity(512),
-        symbols: Vec::new(),
+        lines: protocol::json::JsonLines::new(),
         delivered: 0,
         recent: Default::default(),
         ended: false,
