@@ -292,10 +292,16 @@ impl Shard {
         }
         let mut backoff = Duration::from_micros(20);
         let mut open = true;
+        // A batch that arrived while parked: handled by step 1 like any other.
+        let mut parked: Option<Box<crate::batch::Batch>> = None;
         while open {
             let mut work = 0usize;
             // 1. Drain the input queue.
             let mut drained = false;
+            if let Some(batch) = parked.take() {
+                work += self.take_batch(batch);
+                drained = true;
+            }
             loop {
                 match self.queue.rx.try_recv() {
                     Ok(batch) => {
@@ -311,15 +317,7 @@ impl Shard {
             }
             // 2. Flush: the queue is empty now (flush-on-drain), or a batch is too old.
             let now = Instant::now();
-            for g in 0..self.groups.len() {
-                let grp = &self.groups[g];
-                let late = grp
-                    .first_append
-                    .is_some_and(|t| now.duration_since(t) >= grp.max_delay);
-                if (drained || late) && !grp.builder.is_empty() {
-                    self.finalize(g, now);
-                }
-            }
+            self.flush(now, drained);
             // 3. Heartbeats for idle groups.
             work += self.heartbeats(now);
             // 4. Re-requests.
@@ -335,17 +333,8 @@ impl Shard {
                     Idle::Yield => std::thread::yield_now(),
                     Idle::Park => match self.queue.rx.recv_timeout(backoff) {
                         Ok(batch) => {
-                            self.take_batch(batch);
+                            parked = Some(batch);
                             backoff = Duration::from_micros(20);
-                            // Flush on the next turn of the loop (the queue may hold more).
-                            if self.queue.rx.is_empty() {
-                                let now = Instant::now();
-                                for g in 0..self.groups.len() {
-                                    if !self.groups[g].builder.is_empty() {
-                                        self.finalize(g, now);
-                                    }
-                                }
-                            }
                         }
                         Err(RecvTimeoutError::Timeout) => {
                             backoff = (backoff * 2).min(Duration::from_millis(1))
@@ -358,6 +347,20 @@ impl Shard {
             }
         }
         self.shutdown();
+    }
+
+    /// Finalizes partly filled datagrams: every group's (`all`), or only those whose oldest
+    /// message has waited `max_delay`.
+    fn flush(&mut self, now: Instant, all: bool) {
+        for li in 0..self.groups.len() {
+            let g = &self.groups[li];
+            let late = g
+                .first_append
+                .is_some_and(|t| now.duration_since(t) >= g.max_delay);
+            if (all || late) && !g.builder.is_empty() {
+                self.finalize(li, now);
+            }
+        }
     }
 
     /// Appends a batch's records to their groups; returns the batch to the pool.
@@ -591,12 +594,7 @@ impl Shard {
         while let Ok(batch) = self.queue.rx.try_recv() {
             self.take_batch(batch);
         }
-        let now = Instant::now();
-        for li in 0..self.groups.len() {
-            if !self.groups[li].builder.is_empty() {
-                self.finalize(li, now);
-            }
-        }
+        self.flush(Instant::now(), true);
         // End of session a few times, then once a second while lingering; re-requests are
         // answered all along.
         let end = Instant::now() + self.linger;
