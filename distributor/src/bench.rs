@@ -99,6 +99,25 @@ struct MemorySource {
     next: usize,
 }
 
+impl MemorySource {
+    fn new(data: &FeedData) -> MemorySource {
+        MemorySource {
+            data: data.0.clone(),
+            chunks: data.1.clone(),
+            next: 0,
+        }
+    }
+}
+
+/// A feed handler for the generated feed, whose ITCH times are today's.
+fn today_feed_handler() -> FeedHandler {
+    FeedHandler::new(SessionClock::new(today()), false)
+}
+
+fn today() -> chrono::NaiveDate {
+    SessionClock::date_of_epoch_ns(feedhandler::now_ns())
+}
+
 impl Source for MemorySource {
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
         let (a, b) = self.chunks[self.next];
@@ -323,12 +342,8 @@ fn tickcast_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
     let inputs = std::mem::take(&mut shards.inputs);
     let stop_feed = Arc::new(AtomicBool::new(false));
     let fc = Arc::new(FeedCounters::default());
-    let src = MemorySource {
-        data: data.0.clone(),
-        chunks: data.1.clone(),
-        next: 0,
-    };
-    let clock = SessionClock::new(SessionClock::date_of_epoch_ns(feedhandler::now_ns()));
+    let src = MemorySource::new(data);
+    let clock = SessionClock::new(today());
     let (fcfg, fstop, fcc) = (c.clone(), stop_feed.clone(), fc.clone());
     let started = Instant::now();
     let feed_thread = std::thread::Builder::new()
@@ -385,15 +400,8 @@ fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
     let c = bench_config(cfg, &journal);
     let mut router = Router::new(&c.groups);
     let session = Session::new("NAIVE").map_err(|e| e.to_string())?;
-    let mut fh = FeedHandler::new(
-        SessionClock::new(SessionClock::date_of_epoch_ns(feedhandler::now_ns())),
-        false,
-    );
-    let mut src = MemorySource {
-        data: data.0.clone(),
-        chunks: data.1.clone(),
-        next: 0,
-    };
+    let mut fh = today_feed_handler();
+    let mut src = MemorySource::new(data);
     let mut pkt = [0u8; moldudp64::HEADER_LEN + 2 + RECORD_SIZE];
     let (mut seq, mut calls) = (1u64, 0u64);
     let started = Instant::now();
@@ -466,15 +474,8 @@ fn raw_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
 
     // Real normalized records, packed into full datagrams once.
     let mut records: Vec<[u8; RECORD_SIZE]> = Vec::new();
-    let mut fh = FeedHandler::new(
-        SessionClock::new(SessionClock::date_of_epoch_ns(feedhandler::now_ns())),
-        false,
-    );
-    let mut src = MemorySource {
-        data: data.0.clone(),
-        chunks: data.1.clone(),
-        next: 0,
-    };
+    let mut fh = today_feed_handler();
+    let mut src = MemorySource::new(data);
     while records.len() < 4096 {
         let Ok(Some(frame)) = src.next_frame() else {
             break;
