@@ -384,3 +384,36 @@ pub fn terminate(child: std::process::Child) -> serde_json::Value {
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(text.lines().last().expect("a summary line")).expect("JSON summary")
 }
+
+/// `tickcast run --config CFG --replay FILE --linger 30`: replays, then keeps answering
+/// re-requests until `terminate`.
+pub fn replay_lingering(cfg: &Path, file: &Path) -> std::process::Child {
+    spawn_tickcast(&[
+        "run",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--replay",
+        file.to_str().unwrap(),
+        "--linger",
+        "30",
+    ])
+}
+
+/// `tickcast-tap` on a test group's feeds A and B with its re-request server, plus `extra`.
+pub fn spawn_tap(g: &TestGroup, extra: &[&str]) -> std::process::Child {
+    let b = g.feed_b.as_deref().unwrap_or(&g.feed_a);
+    Command::new(bin("tickcast-tap"))
+        .args([
+            "--group",
+            &g.feed_a,
+            "--group-b",
+            b,
+            "--retransmit",
+            &g.retransmit,
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tickcast-tap")
+}

@@ -6,7 +6,7 @@ use feedhandler::generator::{self, GenFormat, Generator, GeneratorConfig, MAX_ME
 use protocol::moldudp64::{emit_heartbeat, emit_request, Packet, PacketBuilder, Session};
 use serde_json::Value;
 use std::net::{SocketAddrV4, UdpSocket};
-use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 use tickcast_tests::*;
 
@@ -51,12 +51,7 @@ fn feed_handler_ignores_malformed_datagrams() {
         ),
     )
     .unwrap();
-    let child = Command::new(bin("tickcast"))
-        .args(["run", "--quiet", "--config", cfg.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_tickcast(&["run", "--quiet", "--config", cfg.to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(500));
     let tx = loopback_sender();
     let session = Session::new("EXCHANGE01").unwrap();
@@ -84,11 +79,7 @@ fn feed_handler_ignores_malformed_datagrams() {
         std::thread::sleep(Duration::from_millis(2));
     }
     std::thread::sleep(Duration::from_millis(300));
-    signal(child.id(), "TERM");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let v: Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let v = terminate(child);
     assert_eq!(
         v["source_messages"], valid,
         "every valid message, nothing else: {v}"
@@ -107,35 +98,16 @@ fn subscriber_ignores_malformed_datagrams() {
     let cfg = dir.join("t.toml");
     let feed = "source = \"generator\"\nrate = 20000\nmessages = 40000\ninstruments = 10";
     std::fs::write(&cfg, config(feed, std::slice::from_ref(&g), &dir.join("j"))).unwrap();
-    let tap = Command::new(bin("tickcast-tap"))
-        .args([
-            "--group",
-            &g.feed_a,
-            "--group-b",
-            g.feed_b.as_ref().unwrap(),
-            "--retransmit",
-            &g.retransmit,
-            "--from-start",
-            "--duration",
-            "60",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let tap = spawn_tap(&g, &["--from-start", "--duration", "60"]);
     std::thread::sleep(Duration::from_millis(300));
-    let child = Command::new(bin("tickcast"))
-        .args([
-            "run",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--linger",
-            "30",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_tickcast(&[
+        "run",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--linger",
+        "30",
+    ]);
     std::thread::sleep(Duration::from_millis(800));
     let tx = loopback_sender();
     let session = Session::new(&g.session).unwrap();
@@ -197,21 +169,7 @@ fn rerequest_server_resists_abuse() {
         config("source = \"generator\"", &groups, &dir.join("j")),
     )
     .unwrap();
-    let child = Command::new(bin("tickcast"))
-        .args([
-            "run",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--replay",
-            file.to_str().unwrap(),
-            "--linger",
-            "30",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = replay_lingering(&cfg, &file);
     std::thread::sleep(Duration::from_millis(1500)); // the replay is over; the servers linger
                                                      // Room for every answer of the burst, so that what is counted here is what was sent.
     let sock = {

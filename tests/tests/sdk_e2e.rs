@@ -96,16 +96,7 @@ fn setup(
 fn replay_is_delivered_in_order() {
     let (cfg, g, file) = setup(6, "sdk-replay", 30_000);
     let mut sub = subscriber(&g, false);
-    let child = spawn_tickcast(&[
-        "run",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--replay",
-        file.to_str().unwrap(),
-        "--linger",
-        "30",
-    ]);
+    let child = replay_lingering(&cfg, &file);
     let mut c = Collect::default();
     receive_until_end(&mut sub, &mut c, Duration::from_secs(60));
     let v = terminate(child);
@@ -171,33 +162,9 @@ fn late_join_from_where_it_joins_and_from_the_start() {
 #[test]
 fn tap_shows_the_stream_as_json() {
     let (cfg, g, file) = setup(8, "sdk-tap", 5_000);
-    let tap = Command::new(bin("tickcast-tap"))
-        .args([
-            "--group",
-            &g.feed_a,
-            "--group-b",
-            g.feed_b.as_ref().unwrap(),
-            "--retransmit",
-            &g.retransmit,
-            "--json",
-            "--from-start",
-            "--duration",
-            "30",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let tap = spawn_tap(&g, &["--json", "--from-start", "--duration", "30"]);
     std::thread::sleep(Duration::from_millis(300));
-    let child = spawn_tickcast(&[
-        "run",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--replay",
-        file.to_str().unwrap(),
-        "--linger",
-        "30",
-    ]);
+    let child = replay_lingering(&cfg, &file);
     let out = tap.wait_with_output().unwrap(); // the tap stops at end of session
     let v = terminate(child);
     let last = v["groups"][0]["last_seq"].as_u64().unwrap();
@@ -255,16 +222,7 @@ fn c_example_receives_from_a_live_distributor() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let child = spawn_tickcast(&[
-        "run",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--replay",
-        file.to_str().unwrap(),
-        "--linger",
-        "30",
-    ]);
+    let child = replay_lingering(&cfg, &file);
     let out = c.wait_with_output().unwrap();
     let v = terminate(child);
     assert!(out.status.success());
