@@ -22,7 +22,6 @@ pub struct FeedCounters {
     pub frames: Counter,
     pub source_messages: Counter,
     pub messages_in: Counter,
-    pub routed: Counter,
     pub unrouted: Counter,
 }
 
@@ -151,7 +150,6 @@ impl Fanout<'_> {
             self.counters.unrouted.add(1);
             return;
         }
-        self.counters.routed.add(1);
         for i in self.inputs.iter_mut() {
             self.alive &= i.push(m, mask);
         }

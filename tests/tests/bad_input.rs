@@ -6,7 +6,6 @@ use feedhandler::generator::{self, GenFormat, Generator, GeneratorConfig, MAX_ME
 use protocol::moldudp64::{emit_heartbeat, emit_request, Packet, PacketBuilder, Session};
 use serde_json::Value;
 use std::net::{SocketAddrV4, UdpSocket};
-
 use std::time::{Duration, Instant};
 use tickcast_tests::*;
 
