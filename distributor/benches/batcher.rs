@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
                         attribution: *b"    ",
                     }),
                 };
-                input.push(&m, 1 << (n % 2));
+                input.push(&distributor::batch::encode(&m), 1 << (n % 2));
                 if n.is_multiple_of(32) {
                     input.send();
                 }

@@ -5,6 +5,15 @@ use crate::routing::GroupMask;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use protocol::schema::{Repr, RECORD_SIZE};
 
+/// Encodes a message as the record the shards batch (once, however many shards take it).
+#[inline]
+pub fn encode(m: &Repr) -> [u8; RECORD_SIZE] {
+    let mut rec = [0u8; RECORD_SIZE];
+    // A 64-byte buffer always fits a record.
+    let _ = m.emit(&mut rec);
+    rec
+}
+
 /// Records per batch before it is sent even mid-datagram.
 pub const BATCH_RECORDS: usize = 1024;
 
@@ -21,11 +30,8 @@ impl Batch {
         }
     }
 
-    pub fn push(&mut self, m: &Repr, mask: GroupMask) {
-        let mut rec = [0u8; RECORD_SIZE];
-        // A 64-byte buffer always fits a record.
-        let _ = m.emit(&mut rec);
-        self.records.push(rec);
+    pub fn push(&mut self, rec: &[u8; RECORD_SIZE], mask: GroupMask) {
+        self.records.push(*rec);
         self.masks.push(mask);
     }
 
@@ -86,14 +92,14 @@ pub fn channel(shard_mask: GroupMask, depth: usize) -> (ShardInput, ShardQueue) 
 }
 
 impl ShardInput {
-    /// Adds a message for the groups in `mask` that this shard owns.
+    /// Adds an encoded message for the groups in `mask` that this shard owns.
     #[inline]
-    pub fn push(&mut self, m: &Repr, mask: GroupMask) -> bool {
+    pub fn push(&mut self, rec: &[u8; RECORD_SIZE], mask: GroupMask) -> bool {
         let mine = mask & self.shard_mask;
         if mine == 0 {
             return true;
         }
-        self.current.push(m, mine);
+        self.current.push(rec, mine);
         if self.current.is_full() {
             return self.send();
         }

@@ -150,8 +150,9 @@ impl Fanout<'_> {
             self.counters.unrouted.add(1);
             return;
         }
+        let rec = crate::batch::encode(m);
         for i in self.inputs.iter_mut() {
-            self.alive &= i.push(m, mask);
+            self.alive &= i.push(&rec, mask);
         }
     }
 

@@ -77,7 +77,7 @@ fn shard_loop_does_not_allocate_per_message() {
             } else {
                 1 << (n % 2)
             };
-            input.push(&m, mask);
+            input.push(&distributor::batch::encode(&m), mask);
             if n.is_multiple_of(30) {
                 input.send(); // one input datagram's worth
             }
