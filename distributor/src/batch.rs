@@ -112,10 +112,13 @@ impl ShardInput {
         if self.current.is_empty() {
             return true;
         }
-        let next = self
-            .pool
-            .try_recv()
-            .unwrap_or_else(|_| Box::new(Batch::new()));
+        // The pool is the flow control: every batch in circulation is preallocated, and when all
+        // of them are queued or in the shard's hands the feed waits for one to come back
+        // (allocating here would make a busy, CPU-starved pipeline allocate per batch).
+        let next = match self.pool.try_recv() {
+            Ok(b) => b,
+            Err(_) => self.pool.recv().unwrap_or_else(|_| Box::new(Batch::new())),
+        };
         let full = std::mem::replace(&mut self.current, next);
         match self.tx.try_send(full) {
             Ok(()) => true,

@@ -54,6 +54,12 @@ pub struct Feed {
     /// multicast: interface to join on.
     #[serde(default = "d_loopback")]
     pub interface: Ipv4Addr,
+    /// multicast: the exchange's feed B (same stream, another group); first copy wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_b: Option<SocketAddrV4>,
+    /// multicast: interface to join feed B on (default: `interface`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface_b: Option<Ipv4Addr>,
     /// multicast: source-specific join.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_address: Option<Ipv4Addr>,
@@ -378,6 +384,19 @@ impl Config {
                 )
             }
             _ => {}
+        }
+        if let Some(b) = f.group_b {
+            if f.group.is_none() {
+                return Err("feed.group_b: needs feed.group (feed A)".into());
+            }
+            if Some(b) == f.group && f.interface_b.unwrap_or(f.interface) == f.interface {
+                return Err(format!(
+                    "feed.group_b: {b} is feed A's group on the same interface"
+                ));
+            }
+        }
+        if f.interface_b.is_some() && f.group_b.is_none() {
+            return Err("feed.interface_b: set without feed.group_b".into());
         }
         if f.speed
             .parse::<feedhandler::source::pacing::Speed>()

@@ -5,12 +5,12 @@ use crate::config::{Config, SourceKind};
 use crate::counters::Counter;
 use crate::routing::Router;
 use feedhandler::generator::{GeneratorConfig, GeneratorSource};
-use feedhandler::source::multicast::{Endpoint, MulticastSource};
+use feedhandler::source::multicast::MulticastSource;
 use feedhandler::source::pacing::{Pacer, Speed};
 use feedhandler::source::pcap::Filter;
 use feedhandler::source::{self, Source};
-use feedhandler::upstream::Rerequester;
 use feedhandler::{DecodeStats, FeedHandler, SessionClock};
+use net::{Endpoint, Requester};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,7 +35,8 @@ pub enum FeedSource {
     },
     Multicast {
         source: Box<MulticastSource>,
-        rerequest: Option<Rerequester>,
+        rerequest: Option<Requester>,
+        request_timeout: Duration,
     },
 }
 
@@ -105,26 +106,35 @@ pub fn open_source(
         }
         SourceKind::Multicast => {
             let group = f.group.ok_or("feed.group: required for multicast")?;
-            let mut ep = Endpoint::new(group, f.interface);
-            ep.source = f.source_address;
-            ep.rcvbuf = f.rcvbuf;
-            let source =
-                MulticastSource::open(&ep).map_err(|e| format!("feed.group {group}: {e}"))?;
-            let d = date.unwrap_or_else(|| SessionClock::date_of_epoch_ns(feedhandler::now_ns()));
+            let endpoint = |addr, interface| {
+                let mut ep = Endpoint::new(addr, interface);
+                ep.source = f.source_address;
+                ep.rcvbuf = f.rcvbuf;
+                ep
+            };
+            let a = endpoint(group, f.interface);
+            let b = f
+                .group_b
+                .map(|g| endpoint(g, f.interface_b.unwrap_or(f.interface)));
+            let mut source = MulticastSource::open(&a, b.as_ref())
+                .map_err(|e| format!("feed.group {group}: {e}"))?;
             let rerequest = match f.rerequest {
                 None => None,
                 Some(server) => {
-                    let sock = std::net::UdpSocket::bind("0.0.0.0:0")
-                        .and_then(|s| s.set_nonblocking(true).map(|_| s))
-                        .map_err(|e| format!("feed.rerequest: {e}"))?;
-                    let timeout = Duration::from_millis(f.rerequest_timeout_ms.max(1));
-                    Some(Rerequester::new(sock, server.into(), timeout, 3))
+                    let (req, answers) = net::rerequest::open(server, f.rcvbuf)
+                        .map_err(|e| format!("feed.rerequest {server}: {e}"))?;
+                    source = source.with_answers(answers);
+                    Some(req)
                 }
             };
+            // The duty cycle must turn often enough for the receiver's timers.
+            source.set_poll_timeout(Duration::from_millis(1));
+            let d = date.unwrap_or_else(|| SessionClock::date_of_epoch_ns(feedhandler::now_ns()));
             Ok((
                 FeedSource::Multicast {
                     source: Box::new(source),
                     rerequest,
+                    request_timeout: Duration::from_millis(f.rerequest_timeout_ms.max(1)),
                 },
                 SessionClock::new(d),
             ))
@@ -156,12 +166,15 @@ impl Fanout<'_> {
         }
     }
 
-    /// One input datagram done: each shard gets what it collected as one queue item.
-    fn end_frame(&mut self, fh: &FeedHandler) {
+    /// One input datagram done (`frame`), or a turn of the duty cycle without one: each shard
+    /// gets what it collected as one queue item.
+    fn end_frame(&mut self, fh: &FeedHandler, frame: bool) {
         for i in self.inputs.iter_mut() {
             self.alive &= i.send();
         }
-        self.counters.frames.add(1);
+        if frame {
+            self.counters.frames.add(1);
+        }
         let m = fh.normalizer.stats.messages;
         self.counters
             .source_messages
@@ -180,21 +193,21 @@ pub fn run_feed(
     stop: Arc<AtomicBool>,
     counters: Arc<FeedCounters>,
 ) -> DecodeStats {
-    let live = matches!(feed, FeedSource::Multicast { .. });
-    let date_from_frames = matches!(
-        feed,
-        FeedSource::File {
-            date_from_frames: true,
-            ..
+    let mut fh = match &feed {
+        FeedSource::Multicast {
+            request_timeout, ..
+        } => {
+            let mut rcv = feedhandler::upstream::live_config();
+            rcv.request_timeout_ns = request_timeout.as_nanos() as u64;
+            FeedHandler::with_receiver(clock, false, rcv)
         }
-    );
-    let mut fh = FeedHandler::new(clock, date_from_frames);
+        FeedSource::File {
+            date_from_frames, ..
+        } => FeedHandler::new(clock, *date_from_frames),
+        FeedSource::Generator(_) => FeedHandler::new(clock, false),
+    };
     // Sample captures zero their MoldUDP64 headers; only a live feed must be sequenced.
-    fh.accept_unsequenced = !live;
-    if live {
-        // A spoofed or corrupt datagram must not open a giant upstream gap.
-        fh.upstream.max_jump = Some(1 << 20);
-    }
+    fh.accept_unsequenced = !matches!(feed, FeedSource::Multicast { .. });
     let mut fan = Fanout {
         router: Router::new(&cfg.groups),
         inputs,
@@ -210,7 +223,7 @@ pub fn run_feed(
                     Ok(Some(frame)) => fh.on_frame(&frame, &mut |m| fan.message(m)),
                     _ => break,
                 }
-                fan.end_frame(&fh);
+                fan.end_frame(&fh, true);
             }
         }
         FeedSource::File {
@@ -238,31 +251,43 @@ pub fn run_feed(
                         break;
                     }
                 }
-                fan.end_frame(&fh);
+                fan.end_frame(&fh, true);
             }
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
+            // Holes still open at the end of the file are reported; what waited is released.
+            fh.finish(&mut |m| fan.message(m));
         }
         FeedSource::Multicast {
             mut source,
             rerequest,
+            ..
         } => {
-            fh.rerequest = rerequest;
+            fh.upstream.requester = rerequest;
             while running(&fan) {
-                match source.poll() {
-                    Ok(Some(frame)) => fh.on_frame(&frame, &mut |m| fan.message(m)),
-                    Ok(None) => {}
+                // A frame runs the upstream timers on its arrival time (a backlog is judged
+                // by when its datagrams arrived, so feed B's copy still wins); the wall clock
+                // runs them when the feed is idle.
+                let frame = match source.poll() {
+                    Ok(Some(frame)) => {
+                        fh.on_frame(&frame, &mut |m| fan.message(m));
+                        true
+                    }
+                    Ok(None) => false,
                     Err(e) => {
                         tracing::error!(error = %e, "multicast receive failed");
                         std::thread::sleep(Duration::from_millis(10));
+                        false
                     }
+                };
+                if !frame && fh.upstream.arbiter.pending() {
+                    fh.tick(feedhandler::now_ns(), &mut |m| fan.message(m));
                 }
-                fh.poll_rerequest(&mut |m| fan.message(m));
-                fan.end_frame(&fh);
+                fan.end_frame(&fh, frame);
             }
         }
     }
-    fan.end_frame(&fh);
+    fan.end_frame(&fh, false);
     fh.normalizer.stats
 }

@@ -43,8 +43,11 @@ impl Selection {
 
 fn kinds_for(content: Content) -> u32 {
     let bit = |k: Kind| 1u32 << (k as u8);
-    let common =
-        bit(Kind::InstrumentDefinition) | bit(Kind::TradingStatus) | bit(Kind::SystemEvent);
+    // Feed status (upstream loss) is market-wide news every group must see.
+    let common = bit(Kind::InstrumentDefinition)
+        | bit(Kind::TradingStatus)
+        | bit(Kind::SystemEvent)
+        | bit(Kind::FeedStatus);
     let trades = bit(Kind::OrderExecuted)
         | bit(Kind::OrderExecutedWithPrice)
         | bit(Kind::Trade)

@@ -8,15 +8,14 @@ use crate::config::{Config, Group, Idle, Journal as JournalCfg, Subnet};
 use crate::counters::{GroupCounters, ShardCounters};
 use crate::journal::Journal;
 use crate::retransmit::{Guard, Refusal, Ring};
-use crate::sys::{MmsgSender, OutDatagram};
 use crossbeam_channel::{RecvTimeoutError, TryRecvError};
-use feedhandler::ratelog::RateLimited;
-use feedhandler::warn_limited;
+use net::ratelog::RateLimited;
+use net::socket::SendOptions;
+use net::warn_limited;
+use net::{MmsgSender, OutDatagram};
 use protocol::moldudp64::{self, PacketBuilder, Request, Session};
 use protocol::schema::RECORD_SIZE;
-use socket2::{Domain, Protocol, Socket, Type};
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, RawFd};
+use std::net::{SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,8 +46,8 @@ struct GroupState {
 
 /// A re-request server socket and the groups (by session) it answers for.
 struct RtxServer {
-    udp: std::net::UdpSocket,
-    /// Index of its fd in the send list: answers leave from the server's own address.
+    /// Index of its socket in the shard's socket list: answers leave from the server's own
+    /// address.
     socket: usize,
     groups: Vec<usize>,
 }
@@ -59,6 +58,8 @@ struct Outbox {
     used: usize,
     out: Vec<OutDatagram>,
     max_payload: usize,
+    /// Most destinations one datagram goes to (A, B, unicast copies, or one for an answer).
+    max_dests: usize,
 }
 
 impl Outbox {
@@ -75,9 +76,10 @@ impl Outbox {
         }
     }
 
+    /// Whether one more datagram (to all of its destinations) fits without growing.
     fn room(&self) -> bool {
         self.used + self.max_payload <= self.arena.len()
-            && self.out.len() + 8 <= self.out.capacity()
+            && self.out.len() + self.max_dests <= self.out.capacity()
     }
 }
 
@@ -99,9 +101,8 @@ pub struct Shard {
     groups: Vec<GroupState>,
     /// Local group index by global group index.
     local: [u8; 64],
-    /// Kept open for the fds below.
-    _sockets: Vec<Socket>,
-    fds: Vec<RawFd>,
+    /// Send sockets (by interface and options), then the re-request servers' sockets.
+    sockets: Vec<UdpSocket>,
     rtx: Vec<RtxServer>,
     outbox: Outbox,
     sender: MmsgSender,
@@ -113,24 +114,6 @@ pub struct Shard {
     linger: Duration,
     send_errors: RateLimited,
     rtx_log: RateLimited,
-}
-
-fn send_socket(
-    interface: Ipv4Addr,
-    ttl: u32,
-    multicast_loop: bool,
-    sndbuf: usize,
-) -> std::io::Result<Socket> {
-    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    s.set_nonblocking(true)?;
-    s.set_multicast_if_v4(&interface)?;
-    s.set_multicast_ttl_v4(ttl)?;
-    s.set_multicast_loop_v4(multicast_loop)?;
-    if sndbuf > 0 {
-        // The kernel caps it at net.core.wmem_max; not an error.
-        let _ = s.set_send_buffer_size(sndbuf);
-    }
-    Ok(s)
 }
 
 impl Shard {
@@ -149,15 +132,15 @@ impl Shard {
             group_counters,
             linger,
         } = spec;
-        let mut sockets: Vec<Socket> = Vec::new();
-        let mut keys: Vec<(Ipv4Addr, u32, bool, usize)> = Vec::new();
-        let mut socket_for = |key: (Ipv4Addr, u32, bool, usize)| -> Result<u16, String> {
+        let mut sockets: Vec<UdpSocket> = Vec::new();
+        let mut keys: Vec<SendOptions> = Vec::new();
+        let mut socket_for = |key: SendOptions| -> Result<u16, String> {
             if let Some(i) = keys.iter().position(|k| *k == key) {
                 return Ok(i as u16);
             }
-            let s = send_socket(key.0, key.1, key.2, key.3)
-                .map_err(|e| format!("send socket on interface {}: {e}", key.0))?;
-            sockets.push(s);
+            let s = net::socket::sender(&key)
+                .map_err(|e| format!("send socket on interface {}: {e}", key.interface))?;
+            sockets.push(s.into());
             keys.push(key);
             Ok((sockets.len() - 1) as u16)
         };
@@ -167,15 +150,19 @@ impl Shard {
         for (li, (gi, g)) in groups.iter().enumerate() {
             let at = |e: String| format!("group {}: {e}", g.name);
             let session = Session::new(&g.session).map_err(|e| at(e.to_string()))?;
-            let a = socket_for((g.interface, g.ttl, g.multicast_loop, g.sndbuf)).map_err(at)?;
+            let opts = SendOptions {
+                interface: g.interface,
+                ttl: g.ttl,
+                multicast_loop: g.multicast_loop,
+                sndbuf: g.sndbuf,
+            };
+            let a = socket_for(opts).map_err(at)?;
             let mut dests = vec![(g.feed_a, a)];
             if let Some(b) = g.feed_b {
-                let s = socket_for((
-                    g.interface_b.unwrap_or(g.interface),
-                    g.ttl,
-                    g.multicast_loop,
-                    g.sndbuf,
-                ))
+                let s = socket_for(SendOptions {
+                    interface: g.interface_b.unwrap_or(g.interface),
+                    ..opts
+                })
                 .map_err(at)?;
                 dests.push((b, s));
             }
@@ -232,20 +219,14 @@ impl Shard {
                 rtx[i].groups.push(li);
                 continue;
             }
-            let udp = std::net::UdpSocket::bind(g.retransmit)
-                .and_then(|s| s.set_nonblocking(true).map(|_| s))
+            let udp = net::socket::bound_udp(g.retransmit)
                 .map_err(|e| format!("group {}: retransmit {}: {e}", g.name, g.retransmit))?;
             rtx_addrs.push(g.retransmit);
             rtx.push(RtxServer {
-                udp,
-                socket: 0,
+                socket: sockets.len(),
                 groups: vec![li],
             });
-        }
-        let mut fds: Vec<RawFd> = sockets.iter().map(|s| s.as_raw_fd()).collect();
-        for r in &mut rtx {
-            r.socket = fds.len();
-            fds.push(r.udp.as_raw_fd());
+            sockets.push(udp);
         }
         let max_dests = states.iter().map(|g| g.dests.len()).max().unwrap_or(1);
         Ok(Shard {
@@ -253,14 +234,14 @@ impl Shard {
             idle,
             groups: states,
             local,
-            _sockets: sockets,
-            fds,
+            sockets,
             rtx,
             outbox: Outbox {
                 arena: vec![0u8; OUTBOX_DATAGRAMS * max_payload.max(64)],
                 used: 0,
                 out: Vec::with_capacity(OUTBOX_DATAGRAMS * max_dests + 16),
                 max_payload: max_payload.max(64),
+                max_dests,
             },
             sender: MmsgSender::new(),
             queue,
@@ -276,7 +257,7 @@ impl Shard {
     pub fn retransmit_addrs(&self) -> Vec<std::net::SocketAddr> {
         self.rtx
             .iter()
-            .filter_map(|r| r.udp.local_addr().ok())
+            .filter_map(|r| self.sockets[r.socket].local_addr().ok())
             .collect()
     }
 
@@ -463,7 +444,7 @@ impl Shard {
         let mut buf = [0u8; 64];
         for s in 0..self.rtx.len() {
             for _ in 0..REQUESTS_PER_CYCLE {
-                let Ok((n, from)) = self.rtx[s].udp.recv_from(&mut buf) else {
+                let Ok((n, from)) = self.sockets[self.rtx[s].socket].recv_from(&mut buf) else {
                     break;
                 };
                 served += 1;
@@ -568,7 +549,7 @@ impl Shard {
             }
         }
         let r = self.sender.send_all(
-            &self.fds,
+            &self.sockets,
             &self.outbox.arena[..self.outbox.used],
             &self.outbox.out,
         );

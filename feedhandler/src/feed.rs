@@ -1,14 +1,17 @@
-//! The feed handler's per-frame work: MoldUDP64 framing and upstream sequence, then decoding and
-//! normalization of each ITCH message. Bad input is counted, logged at a limited rate, skipped.
+//! The feed handler's per-frame work: MoldUDP64 framing, the upstream sequenced-stream receiver
+//! (A/B arbitration, re-requests, strictly in-order release), then decoding and normalization of
+//! each ITCH message. Upstream messages lost for good become a `feed_status` record. Bad input is
+//! counted, logged at a limited rate, skipped.
 
 use crate::clock::SessionClock;
 use crate::normalize::Normalizer;
-use crate::ratelog::RateLimited;
 use crate::source::{Frame, Framing};
-use crate::upstream::{Accept, Rerequester, SequenceTracker};
-use crate::warn_limited;
+use crate::upstream::{self, Adapter, Sink, Upstream};
+use net::arbiter::{ArbiterConfig, Feed};
+use net::ratelog::RateLimited;
+use net::warn_limited;
 use protocol::moldudp64::{split_block, Packet, PacketKind};
-use protocol::schema::Repr;
+use protocol::schema::{Body, FeedStatus, Repr};
 
 #[derive(Default)]
 struct Gates {
@@ -20,24 +23,78 @@ struct Gates {
 
 pub struct FeedHandler {
     pub normalizer: Normalizer,
-    pub upstream: SequenceTracker,
-    pub rerequest: Option<Rerequester>,
+    pub upstream: Upstream,
     /// Take the session date from the first frame's time (pcap capture time).
     date_from_frames: bool,
     /// Decode data packets with sequence 0 without sequence tracking. Published sample
     /// captures zero their MoldUDP64 headers; a live feed never sends 0, so live input rejects it.
     pub accept_unsequenced: bool,
+    /// Time of the last frame: the clock of a recorded feed.
+    last_ts: u64,
     gates: Gates,
 }
 
+/// Normalizes what the upstream receiver releases.
+struct Normalize<'a, F: FnMut(&Repr)> {
+    normalizer: &'a mut Normalizer,
+    gates: &'a mut Gates,
+    ts: u64,
+    out: &'a mut F,
+}
+
+impl<F: FnMut(&Repr)> Sink for Normalize<'_, F> {
+    #[inline]
+    fn message(&mut self, _seq: u64, msg: &[u8]) {
+        normalize(self.normalizer, self.gates, msg, self.ts, self.out);
+    }
+
+    fn lost(&mut self, from: u64, to: u64) {
+        warn_limited!(
+            self.gates.gap,
+            from,
+            to,
+            "upstream messages lost; feed_status sent"
+        );
+        let st = &mut self.normalizer.stats;
+        st.gaps += to - from + 1;
+        st.feed_status += 1;
+        st.by_kind[protocol::schema::Kind::FeedStatus as usize] += 1;
+        (self.out)(&Repr {
+            instrument: 0,
+            event_ts_ns: self.ts,
+            recv_ts_ns: self.ts,
+            body: Body::FeedStatus(FeedStatus {
+                status: FeedStatus::LOST,
+                first: from,
+                last: to,
+            }),
+        });
+    }
+}
+
 impl FeedHandler {
+    /// A feed handler for recorded input (files): upstream holes are given up quickly.
     pub fn new(clock: SessionClock, date_from_frames: bool) -> FeedHandler {
+        Self::with_receiver(clock, date_from_frames, upstream::file_config())
+    }
+
+    /// A feed handler for a live exchange feed (A, optionally B, optionally a re-request
+    /// server through `upstream.requester`).
+    pub fn live(clock: SessionClock) -> FeedHandler {
+        Self::with_receiver(clock, false, upstream::live_config())
+    }
+
+    pub fn with_receiver(
+        clock: SessionClock,
+        date_from_frames: bool,
+        cfg: ArbiterConfig,
+    ) -> FeedHandler {
         FeedHandler {
             normalizer: Normalizer::new(clock),
-            upstream: SequenceTracker::new(),
-            rerequest: None,
+            upstream: Upstream::new(cfg),
             date_from_frames,
             accept_unsequenced: false,
+            last_ts: 0,
             gates: Gates::default(),
         }
     }
@@ -50,23 +107,89 @@ impl FeedHandler {
             self.normalizer.set_clock(SessionClock::new(date));
         }
         self.normalizer.stats.datagrams += 1;
+        self.last_ts = self.last_ts.max(frame.recv_ts_ns);
         match frame.framing {
-            Framing::MoldUdp64 => self.on_packet(frame.bytes, frame.recv_ts_ns, out),
+            Framing::MoldUdp64 => {
+                self.on_packet(frame.bytes, frame.recv_ts_ns, frame.feed, out);
+                // Recorded feeds have no other clock: the receiver's timers run on frame time.
+                if self.upstream.arbiter.pending() {
+                    self.tick(self.last_ts, out);
+                }
+            }
             Framing::BinaryFile => self.on_records(frame.bytes, frame.recv_ts_ns, out),
         }
+    }
+
+    /// Runs the upstream receiver's timers at `now_ns` (wall clock for a live feed): requests,
+    /// retries, holes declared lost. Call from the duty cycle of a live feed.
+    pub fn tick(&mut self, now_ns: u64, out: &mut impl FnMut(&Repr)) {
+        let session = self.upstream_session();
+        let Upstream {
+            arbiter, requester, ..
+        } = &mut self.upstream;
+        let mut a = Adapter {
+            sink: Normalize {
+                normalizer: &mut self.normalizer,
+                gates: &mut self.gates,
+                ts: now_ns,
+                out,
+            },
+            requester: requester.as_mut(),
+            session,
+            ended: false,
+        };
+        arbiter.tick(now_ns, &mut a);
+        self.sync_stats();
+    }
+
+    /// The input ended for good (end of a file): holes still open are reported lost and what
+    /// waited behind them is normalized, in order.
+    pub fn finish(&mut self, out: &mut impl FnMut(&Repr)) {
+        let ts = self.last_ts;
+        let session = self.upstream_session();
+        let Upstream {
+            arbiter, requester, ..
+        } = &mut self.upstream;
+        let mut a = Adapter {
+            sink: Normalize {
+                normalizer: &mut self.normalizer,
+                gates: &mut self.gates,
+                ts,
+                out,
+            },
+            requester: requester.as_mut(),
+            session,
+            ended: false,
+        };
+        arbiter.flush(&mut a);
+        self.sync_stats();
+    }
+
+    fn upstream_session(&self) -> Option<protocol::moldudp64::Session> {
+        self.upstream.session()
+    }
+
+    fn sync_stats(&mut self) {
+        let a = self.upstream.stats();
+        let st = &mut self.normalizer.stats;
+        st.duplicates = a.duplicates;
+        st.reordered = a.buffered;
+        st.recovered = a.recovered;
+        st.requests = a.requests;
+        st.implausible = a.implausible;
     }
 
     fn on_records(&mut self, mut bytes: &[u8], ts: u64, out: &mut impl FnMut(&Repr)) {
         while let Some((msg, rest)) = split_block(bytes) {
             bytes = rest;
-            self.message(msg, ts, out);
+            normalize(&mut self.normalizer, &mut self.gates, msg, ts, out);
         }
         if !bytes.is_empty() {
             self.normalizer.stats.malformed += 1;
         }
     }
 
-    fn on_packet(&mut self, bytes: &[u8], ts: u64, out: &mut impl FnMut(&Repr)) {
+    fn on_packet(&mut self, bytes: &[u8], ts: u64, feed: Feed, out: &mut impl FnMut(&Repr)) {
         let Ok(p) = Packet::new_checked(bytes) else {
             self.normalizer.stats.bad_datagrams += 1;
             warn_limited!(
@@ -76,53 +199,36 @@ impl FeedHandler {
             );
             return;
         };
-        if !self.upstream.session_ok(&p) {
+        if !self.upstream.session_ok(p.session()) {
             self.normalizer.stats.bad_datagrams += 1;
             warn_limited!(self.gates.bad_datagram, session = %p.session(), "datagram for another session; skipped");
             return;
         }
-        if p.sequence() != 0 && !self.upstream.plausible(p.sequence(), p.next_sequence()) {
-            self.normalizer.stats.bad_datagrams += 1;
-            warn_limited!(
-                self.gates.bad_datagram,
-                seq = p.sequence(),
-                "sequence implausibly far ahead; datagram skipped"
-            );
-            return;
-        }
         match p.kind() {
-            PacketKind::Heartbeat | PacketKind::EndOfSession => {
-                if p.kind() == PacketKind::Heartbeat {
-                    self.normalizer.stats.heartbeats += 1;
-                } else {
-                    self.normalizer.stats.end_of_session += 1;
-                }
-                if let Some((from, to)) = self.upstream.advance_to(p.sequence()) {
-                    self.on_gap(from, to);
-                }
-            }
-            PacketKind::Data => {
-                if p.sequence() == 0 {
-                    if !self.accept_unsequenced {
-                        self.normalizer.stats.bad_datagrams += 1;
-                        warn_limited!(
-                            self.gates.bad_datagram,
-                            "data packet with sequence 0; skipped"
-                        );
-                        return;
-                    }
-                    self.normalizer.stats.unsequenced += 1;
-                    for m in p.messages() {
-                        match m {
-                            Ok(msg) => self.message(msg, ts, out),
-                            Err(_) => {
-                                self.normalizer.stats.malformed += 1;
-                                break;
-                            }
-                        }
-                    }
+            PacketKind::Heartbeat => self.normalizer.stats.heartbeats += 1,
+            PacketKind::EndOfSession => self.normalizer.stats.end_of_session += 1,
+            PacketKind::Data if p.sequence() == 0 => {
+                if !self.accept_unsequenced {
+                    self.normalizer.stats.bad_datagrams += 1;
+                    warn_limited!(
+                        self.gates.bad_datagram,
+                        "data packet with sequence 0; skipped"
+                    );
                     return;
                 }
+                self.normalizer.stats.unsequenced += 1;
+                for m in p.messages() {
+                    match m {
+                        Ok(msg) => normalize(&mut self.normalizer, &mut self.gates, msg, ts, out),
+                        Err(_) => {
+                            self.normalizer.stats.malformed += 1;
+                            break;
+                        }
+                    }
+                }
+                return;
+            }
+            PacketKind::Data => {
                 if p.validate().is_err() {
                     // A count that overruns the datagram: nothing in it can be trusted, and
                     // taking part of it would mark sequences as seen that were not.
@@ -134,73 +240,58 @@ impl FeedHandler {
                     );
                     return;
                 }
-                let gap_before = self.upstream.gap_messages;
-                for (seq, m) in (p.sequence()..).zip(p.messages()) {
-                    let Ok(msg) = m else {
-                        self.normalizer.stats.malformed += 1;
-                        warn_limited!(
-                            self.gates.malformed,
-                            seq,
-                            "message block overruns the datagram; rest of packet skipped"
-                        );
-                        break;
-                    };
-                    let verdict = self.upstream.accept(seq);
-                    match verdict {
-                        Accept::Duplicate => self.normalizer.stats.duplicates += 1,
-                        Accept::Fill => {
-                            self.normalizer.stats.reordered += 1;
-                            self.message(msg, ts, out);
-                        }
-                        Accept::New => self.message(msg, ts, out),
-                    }
-                }
-                if self.upstream.gap_messages > gap_before {
-                    let (from, to) = *self.upstream.open_gaps().last().unwrap_or(&(0, 0));
-                    self.on_gap(from, to);
-                }
             }
         }
-        self.normalizer.stats.gaps = self.upstream.gap_messages;
-    }
-
-    /// Takes in re-request answers (non-blocking) and sends due retries. Call from the duty
-    /// cycle when a re-request server is configured.
-    pub fn poll_rerequest(&mut self, out: &mut impl FnMut(&Repr)) {
-        let Some(mut r) = self.rerequest.take() else {
-            return;
+        let session = self.upstream_session();
+        let Upstream {
+            arbiter, requester, ..
+        } = &mut self.upstream;
+        let implausible = arbiter.stats.implausible;
+        let mut a = Adapter {
+            sink: Normalize {
+                normalizer: &mut self.normalizer,
+                gates: &mut self.gates,
+                ts,
+                out,
+            },
+            requester: requester.as_mut(),
+            session,
+            ended: false,
         };
-        while let Some(answer) = r.recv() {
-            let now = crate::now_ns();
-            self.normalizer.stats.datagrams += 1;
-            self.on_packet(answer, now, out);
+        match p.kind() {
+            PacketKind::Data => {
+                arbiter.on_data(ts, feed, p.sequence(), p.messages().flatten(), &mut a)
+            }
+            PacketKind::Heartbeat => arbiter.on_heartbeat(ts, p.sequence(), &mut a),
+            PacketKind::EndOfSession => arbiter.on_end_of_session(ts, p.sequence(), &mut a),
         }
-        r.poll(&self.upstream);
-        self.rerequest = Some(r);
-    }
-
-    fn on_gap(&mut self, from: u64, to: u64) {
-        warn_limited!(self.gates.gap, from, to, "upstream gap");
-        if let Some(r) = &mut self.rerequest {
-            r.request(from, to);
-            r.poll(&self.upstream);
+        if arbiter.stats.implausible > implausible {
+            self.normalizer.stats.bad_datagrams += 1;
+            warn_limited!(
+                self.gates.bad_datagram,
+                seq = p.sequence(),
+                "sequence implausibly far ahead; datagram held back"
+            );
         }
+        self.sync_stats();
     }
+}
 
-    #[inline]
-    fn message(&mut self, msg: &[u8], ts: u64, out: &mut impl FnMut(&Repr)) {
-        if let Err(e) = self.normalizer.on_raw(msg, ts, out) {
-            match e {
-                crate::itch::ItchError::UnknownType(t) => {
-                    warn_limited!(
-                        self.gates.unknown,
-                        ty = t,
-                        "unknown ITCH message type; skipped"
-                    )
-                }
-                _ => {
-                    warn_limited!(self.gates.malformed, error = %e, "malformed ITCH message; skipped")
-                }
+#[inline]
+fn normalize(
+    normalizer: &mut Normalizer,
+    gates: &mut Gates,
+    msg: &[u8],
+    ts: u64,
+    out: &mut impl FnMut(&Repr),
+) {
+    if let Err(e) = normalizer.on_raw(msg, ts, out) {
+        match e {
+            crate::itch::ItchError::UnknownType(t) => {
+                warn_limited!(gates.unknown, ty = t, "unknown ITCH message type; skipped")
+            }
+            _ => {
+                warn_limited!(gates.malformed, error = %e, "malformed ITCH message; skipped")
             }
         }
     }

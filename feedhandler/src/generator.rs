@@ -585,7 +585,7 @@ pub struct GeneratorSource {
 
 impl GeneratorSource {
     pub fn new(cfg: GeneratorConfig, rate: Option<f64>, limit: Option<u64>) -> GeneratorSource {
-        let now = subscriber_sdk::now_ns();
+        let now = net::now_ns();
         let clock = SessionClock::new(SessionClock::date_of_epoch_ns(now));
         let mut gen = Generator::new(cfg);
         gen.set_itch_now(clock.to_itch_ns(now));
@@ -624,7 +624,7 @@ impl Source for GeneratorSource {
             if due > elapsed {
                 std::thread::sleep(due - elapsed);
             }
-            let now = subscriber_sdk::now_ns();
+            let now = net::now_ns();
             self.gen.set_itch_now(self.clock.to_itch_ns(now));
         }
         let mut at = 0;
@@ -637,7 +637,8 @@ impl Source for GeneratorSource {
         Ok(Some(Frame {
             framing: Framing::BinaryFile,
             bytes: &self.buf[..at],
-            recv_ts_ns: subscriber_sdk::now_ns(),
+            recv_ts_ns: net::now_ns(),
+            feed: net::Feed::A,
         }))
     }
 }

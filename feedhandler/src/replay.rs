@@ -24,7 +24,11 @@ pub fn run(
         }
         let frame = match source.next_frame() {
             Ok(Some(f)) => f,
-            Ok(None) => break Ok(()),
+            Ok(None) => {
+                // Holes still open are reported; what waited behind them is released.
+                fh.finish(out);
+                break Ok(());
+            }
             Err(e) => break Err(e),
         };
         if let Some(p) = &mut pacer {

@@ -160,6 +160,11 @@ pub fn write_message<W: Write>(w: &mut W, m: &Repr, symbol: &str, seq: Option<u6
             f.price("ask_price", t.ask_price)?;
             f.num("ask_quantity", t.ask_quantity)
         }
+        Body::FeedStatus(s) => {
+            f.str("status", &[s.status])?;
+            f.num("first", s.first)?;
+            f.num("last", s.last)
+        }
     }?;
     w.write_char('}')
 }

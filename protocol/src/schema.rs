@@ -46,10 +46,11 @@ pub enum Kind {
     SystemEvent = 12,
     Imbalance = 13,
     TopOfBook = 14,
+    FeedStatus = 15,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::InstrumentDefinition,
         Kind::OrderAdd,
         Kind::OrderReplace,
@@ -64,6 +65,7 @@ impl Kind {
         Kind::SystemEvent,
         Kind::Imbalance,
         Kind::TopOfBook,
+        Kind::FeedStatus,
     ];
 
     pub fn from_u8(v: u8) -> Option<Kind> {
@@ -87,6 +89,7 @@ impl Kind {
             Kind::SystemEvent => "system_event",
             Kind::Imbalance => "imbalance",
             Kind::TopOfBook => "top_of_book",
+            Kind::FeedStatus => "feed_status",
         }
     }
 
@@ -319,6 +322,22 @@ pub struct TopOfBook {
     pub ask_quantity: u64,
 }
 
+/// What the feed handler says about its exchange feed (not an exchange event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FeedStatus {
+    /// `L`: upstream messages `first..=last` were lost for good (neither feed A nor B nor the
+    /// exchange's re-request server delivered them in time); what they would have said is
+    /// missing from every group.
+    pub status: u8,
+    /// First and last upstream (exchange) MoldUDP64 sequence number concerned.
+    pub first: u64,
+    pub last: u64,
+}
+
+impl FeedStatus {
+    pub const LOST: u8 = b'L';
+}
+
 /// The body of one message, by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Body {
@@ -336,6 +355,7 @@ pub enum Body {
     SystemEvent(SystemEvent),
     Imbalance(Imbalance),
     TopOfBook(TopOfBook),
+    FeedStatus(FeedStatus),
 }
 
 impl Body {
@@ -355,6 +375,7 @@ impl Body {
             Body::SystemEvent(_) => Kind::SystemEvent,
             Body::Imbalance(_) => Kind::Imbalance,
             Body::TopOfBook(_) => Kind::TopOfBook,
+            Body::FeedStatus(_) => Kind::FeedStatus,
         }
     }
 }
@@ -492,6 +513,10 @@ mod off {
     pub const TOB_BID_QTY: usize = 32;
     pub const TOB_ASK_PRICE: usize = 40;
     pub const TOB_ASK_QTY: usize = 48;
+    // feed status
+    pub const FS_STATUS: usize = 24;
+    pub const FS_FIRST: usize = 32;
+    pub const FS_LAST: usize = 40;
 }
 
 impl Repr {
@@ -602,6 +627,11 @@ impl Repr {
                 bid_quantity: le_u64(b, off::TOB_BID_QTY),
                 ask_price: Price(le_i64(b, off::TOB_ASK_PRICE)),
                 ask_quantity: le_u64(b, off::TOB_ASK_QTY),
+            }),
+            Kind::FeedStatus => Body::FeedStatus(FeedStatus {
+                status: b[off::FS_STATUS],
+                first: le_u64(b, off::FS_FIRST),
+                last: le_u64(b, off::FS_LAST),
             }),
         };
         Repr {
@@ -720,6 +750,11 @@ impl Repr {
                 put(b, off::TOB_ASK_PRICE, &t.ask_price.0.to_le_bytes());
                 put(b, off::TOB_ASK_QTY, &t.ask_quantity.to_le_bytes());
             }
+            Body::FeedStatus(f) => {
+                b[off::FS_STATUS] = f.status;
+                put(b, off::FS_FIRST, &f.first.to_le_bytes());
+                put(b, off::FS_LAST, &f.last.to_le_bytes());
+            }
         }
         Ok(())
     }
@@ -772,7 +807,7 @@ mod tests {
             assert_eq!(Kind::from_u8(*k as u8), Some(*k));
         }
         assert_eq!(Kind::from_u8(0), None);
-        assert_eq!(Kind::from_u8(15), None);
+        assert_eq!(Kind::from_u8(16), None);
     }
 
     #[test]

@@ -162,8 +162,28 @@ pub fn body() -> impl Strategy<Value = Body> {
             ask_quantity: aq,
         })
     });
+    let feed_status = (any::<u8>(), any::<u64>(), any::<u64>()).prop_map(|(s, a, b)| {
+        Body::FeedStatus(FeedStatus {
+            status: s,
+            first: a,
+            last: b,
+        })
+    });
     prop_oneof![
-        def, add, replace, cancel, delete, exec, trade, cross, broken, status, sys, imb, tob
+        def,
+        add,
+        replace,
+        cancel,
+        delete,
+        exec,
+        trade,
+        cross,
+        broken,
+        status,
+        sys,
+        imb,
+        tob,
+        feed_status
     ]
 }
 
@@ -281,6 +301,11 @@ pub fn samples() -> Vec<Repr> {
             bid_quantity: 1600,
             ask_price: p(874200),
             ask_quantity: 300,
+        }),
+        Body::FeedStatus(FeedStatus {
+            status: FeedStatus::LOST,
+            first: 1045,
+            last: 1048,
         }),
     ];
     bodies

@@ -30,6 +30,11 @@
 #define TC_ERR_IO -3
 
 /*
+ An internal error (a bug in the library); the handle may be unusable, free it.
+ */
+#define TC_ERR_PANIC -4
+
+/*
  Size of every record (schema version 1).
  */
 #define TC_RECORD_SIZE 64
@@ -64,6 +69,11 @@
 #define TC_KIND_IMBALANCE 13
 
 #define TC_KIND_TOP_OF_BOOK 14
+
+/*
+ Upstream (exchange) messages lost for good: see docs/PROTOCOL.md, kind 15.
+ */
+#define TC_KIND_FEED_STATUS 15
 
 /*
  Opaque subscriber handle.

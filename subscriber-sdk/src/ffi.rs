@@ -3,14 +3,15 @@
 //! `include/tickcast.h` is generated from this file by cbindgen.
 //!
 //! This is the SDK's one module with `unsafe`: C hands us raw pointers. Every block checks for
-//! null first and states why the rest is sound.
+//! null first and states why the rest is sound. No panic unwinds into C: every entry point runs
+//! its body under `catch_unwind` and returns `TC_ERR_PANIC` instead.
 #![allow(unsafe_code)]
 
 use crate::subscriber::{Context, GroupSpec, Handler, Options, PollMode, Subscriber};
 use protocol::schema::Message;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Success.
 pub const TC_OK: c_int = 0;
@@ -20,6 +21,13 @@ pub const TC_ERR_NULL: c_int = -1;
 pub const TC_ERR_ARGUMENT: c_int = -2;
 /// A socket operation failed (bind, join, receive).
 pub const TC_ERR_IO: c_int = -3;
+/// An internal error (a bug in the library); the handle may be unusable, free it.
+pub const TC_ERR_PANIC: c_int = -4;
+
+/// Runs `f`, turning a panic into `TC_ERR_PANIC` so that it never unwinds into C.
+fn guarded(f: impl FnOnce() -> c_int) -> c_int {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(TC_ERR_PANIC)
+}
 
 /// Size of every record (schema version 1).
 pub const TC_RECORD_SIZE: usize = 64;
@@ -39,6 +47,8 @@ pub const TC_KIND_TRADING_STATUS: u8 = 11;
 pub const TC_KIND_SYSTEM_EVENT: u8 = 12;
 pub const TC_KIND_IMBALANCE: u8 = 13;
 pub const TC_KIND_TOP_OF_BOOK: u8 = 14;
+/// Upstream (exchange) messages lost for good: see docs/PROTOCOL.md, kind 15.
+pub const TC_KIND_FEED_STATUS: u8 = 15;
 
 /// Opaque subscriber handle.
 pub struct TcSubscriber {
@@ -72,13 +82,19 @@ pub struct TcStats {
     pub latency_p999_ns: u64,
 }
 
-fn parse_addr(p: *const c_char) -> Result<Option<SocketAddrV4>, c_int> {
-    if p.is_null() {
+/// The C string at `p`, or `None` for NULL.
+///
+/// # Safety
+/// `p` must be NULL or point at a NUL-terminated string that lives for `'a`.
+unsafe fn c_str<'a>(p: *const c_char) -> Option<&'a CStr> {
+    // SAFETY: non-null per the check, NUL-terminated and alive per this function's contract.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) })
+}
+
+fn parse_addr(s: Option<&CStr>) -> Result<Option<SocketAddrV4>, c_int> {
+    let Some(s) = s else {
         return Ok(None);
-    }
-    // SAFETY: non-null, and the C caller promises a NUL-terminated string that lives for the
-    // duration of this call.
-    let s = unsafe { CStr::from_ptr(p) };
+    };
     let s = s.to_str().map_err(|_| TC_ERR_ARGUMENT)?;
     s.parse().map(Some).map_err(|_| TC_ERR_ARGUMENT)
 }
@@ -92,16 +108,18 @@ pub unsafe extern "C" fn tc_subscriber_new(out: *mut *mut TcSubscriber) -> c_int
     if out.is_null() {
         return TC_ERR_NULL;
     }
-    let options = Options {
-        poll: PollMode::BusySpin,
-        ..Options::default()
-    };
-    let h = Box::into_raw(Box::new(TcSubscriber {
-        inner: Subscriber::new(options),
-    }));
-    // SAFETY: `out` is non-null and the caller provides a writable pointer slot.
-    unsafe { *out = h };
-    TC_OK
+    guarded(|| {
+        let options = Options {
+            poll: PollMode::BusySpin,
+            ..Options::default()
+        };
+        let h = Box::into_raw(Box::new(TcSubscriber {
+            inner: Subscriber::new(options),
+        }));
+        // SAFETY: `out` is non-null and the caller provides a writable pointer slot.
+        unsafe { *out = h };
+        TC_OK
+    })
 }
 
 /// Joins a group. `feed_a` is "ADDR:PORT"; `feed_b`, `retransmit` may be NULL; `interface` is
@@ -120,40 +138,50 @@ pub unsafe extern "C" fn tc_subscriber_add_group(
     if sub.is_null() || feed_a.is_null() {
         return TC_ERR_NULL;
     }
-    let parsed = (|| {
-        let a = parse_addr(feed_a)?.ok_or(TC_ERR_NULL)?;
-        let b = parse_addr(feed_b)?;
-        let r = parse_addr(retransmit)?;
-        let iface = if interface.is_null() {
-            Ipv4Addr::LOCALHOST
-        } else {
-            // SAFETY: non-null NUL-terminated string from the caller, valid during the call.
-            let s = unsafe { CStr::from_ptr(interface) };
-            s.to_str()
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or(TC_ERR_ARGUMENT)?
-        };
-        Ok::<_, c_int>((a, b, r, iface))
-    })();
-    let (a, b, r, iface) = match parsed {
-        Ok(v) => v,
-        Err(e) => return e,
+    // SAFETY: each pointer is NULL or a NUL-terminated string valid during this call (the
+    // function's contract).
+    let (feed_a, feed_b, interface, retransmit) = unsafe {
+        (
+            c_str(feed_a),
+            c_str(feed_b),
+            c_str(interface),
+            c_str(retransmit),
+        )
     };
     // SAFETY: `sub` is non-null and was made by `tc_subscriber_new`; the caller does not use
     // it from another thread during this call.
     let s = unsafe { &mut (*sub).inner };
-    let mut spec = GroupSpec::new(&format!("group{}", s.group_count()), a).interface(iface);
-    if let Some(b) = b {
-        spec = spec.feed_b(b);
-    }
-    if let Some(r) = r {
-        spec = spec.retransmit(r);
-    }
-    match s.add_group(spec) {
-        Ok(i) => i as c_int,
-        Err(_) => TC_ERR_IO,
-    }
+    guarded(|| {
+        let parsed = (|| {
+            let a = parse_addr(feed_a)?.ok_or(TC_ERR_NULL)?;
+            let b = parse_addr(feed_b)?;
+            let r = parse_addr(retransmit)?;
+            let iface = match interface {
+                None => Ipv4Addr::LOCALHOST,
+                Some(s) => s
+                    .to_str()
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or(TC_ERR_ARGUMENT)?,
+            };
+            Ok::<_, c_int>((a, b, r, iface))
+        })();
+        let (a, b, r, iface) = match parsed {
+            Ok(v) => v,
+            Err(e) => return e,
+        };
+        let mut spec = GroupSpec::new(&format!("group{}", s.group_count()), a).interface(iface);
+        if let Some(b) = b {
+            spec = spec.feed_b(b);
+        }
+        if let Some(r) = r {
+            spec = spec.retransmit(r);
+        }
+        match s.add_group(spec) {
+            Ok(i) => i as c_int,
+            Err(_) => TC_ERR_IO,
+        }
+    })
 }
 
 struct CHandler {
@@ -205,21 +233,26 @@ pub unsafe extern "C" fn tc_subscriber_poll(
     }
     // SAFETY: non-null handle from `tc_subscriber_new`, not used concurrently by the caller.
     let s = unsafe { &mut (*sub).inner };
-    let mut h = CHandler {
-        on_message,
-        on_gap,
-        user,
-        ended: 0,
-    };
-    let deadline = std::time::Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-    loop {
-        match s.poll(&mut h) {
-            Ok(n) if n > 0 => return n.min(c_int::MAX as usize) as c_int,
-            Ok(_) if std::time::Instant::now() >= deadline => return 0,
-            Ok(_) => std::thread::sleep(Duration::from_micros(200)),
-            Err(_) => return TC_ERR_IO,
+    guarded(|| {
+        let mut h = CHandler {
+            on_message,
+            on_gap,
+            user,
+            ended: 0,
+        };
+        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+        // Blocks in poll(2) on the group sockets, so the first message after a quiet spell is
+        // delivered as soon as it arrives.
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match s.poll_for(&mut h, left) {
+                Ok(n) if n > 0 => return n.min(c_int::MAX as usize) as c_int,
+                Ok(_) if left.is_zero() => return 0,
+                Ok(_) => {}
+                Err(_) => return TC_ERR_IO,
+            }
         }
-    }
+    })
 }
 
 /// 1 when every group's session has ended, else 0 (or an error code).
@@ -233,7 +266,7 @@ pub unsafe extern "C" fn tc_subscriber_ended(sub: *const TcSubscriber) -> c_int 
     }
     // SAFETY: non-null handle from `tc_subscriber_new`; read only.
     let s = unsafe { &(*sub).inner };
-    c_int::from(s.all_ended())
+    guarded(|| c_int::from(s.all_ended()))
 }
 
 /// Copies the counters into `*out`.
@@ -247,24 +280,26 @@ pub unsafe extern "C" fn tc_subscriber_stats(sub: *const TcSubscriber, out: *mut
     }
     // SAFETY: non-null handle from `tc_subscriber_new`; read only.
     let s = unsafe { &(*sub).inner };
-    let a = s.stats.arbiter;
-    let st = TcStats {
-        received: a.received,
-        delivered: a.delivered,
-        duplicates: a.duplicates,
-        gaps_opened: a.gaps_opened,
-        gaps_filled: a.gaps_filled,
-        gaps_lost: a.gaps_lost,
-        messages_lost: a.messages_lost,
-        requests: a.requests,
-        kernel_drops: s.stats.kernel_drops(),
-        latency_p50_ns: s.stats.latency_ns(50.0),
-        latency_p99_ns: s.stats.latency_ns(99.0),
-        latency_p999_ns: s.stats.latency_ns(99.9),
-    };
-    // SAFETY: `out` is non-null and points at a TcStats the caller owns.
-    unsafe { *out = st };
-    TC_OK
+    guarded(|| {
+        let a = s.stats.arbiter;
+        let st = TcStats {
+            received: a.received,
+            delivered: a.delivered,
+            duplicates: a.duplicates,
+            gaps_opened: a.gaps_opened,
+            gaps_filled: a.gaps_filled,
+            gaps_lost: a.gaps_lost,
+            messages_lost: a.messages_lost,
+            requests: a.requests,
+            kernel_drops: s.stats.kernel_drops(),
+            latency_p50_ns: s.stats.latency_ns(50.0),
+            latency_p99_ns: s.stats.latency_ns(99.0),
+            latency_p999_ns: s.stats.latency_ns(99.9),
+        };
+        // SAFETY: `out` is non-null and points at a TcStats the caller owns.
+        unsafe { *out = st };
+        TC_OK
+    })
 }
 
 /// Frees a handle from `tc_subscriber_new` (NULL is ignored).
@@ -277,7 +312,9 @@ pub unsafe extern "C" fn tc_subscriber_free(sub: *mut TcSubscriber) {
         return;
     }
     // SAFETY: the pointer came from Box::into_raw in `tc_subscriber_new` and is freed once.
-    drop(unsafe { Box::from_raw(sub) });
+    let h = unsafe { Box::from_raw(sub) };
+    // A panic in a destructor must not unwind into C either.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(h)));
 }
 
 /// A static description of an error code.
@@ -288,6 +325,7 @@ pub extern "C" fn tc_strerror(code: c_int) -> *const c_char {
         TC_ERR_NULL => c"a required pointer was NULL",
         TC_ERR_ARGUMENT => c"an address or argument could not be parsed",
         TC_ERR_IO => c"a socket operation failed",
+        TC_ERR_PANIC => c"internal error in the tickcast library",
         _ => c"unknown error",
     };
     s.as_ptr()

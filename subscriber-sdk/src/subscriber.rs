@@ -1,13 +1,13 @@
 //! The subscriber: sockets for each group's feeds A and B and its re-request path, the
 //! arbitration state machine per group, and in-order delivery to a handler.
 
-use crate::arbiter::{Arbiter, ArbiterConfig, ArbiterStats, Feed, Output};
-use crate::net::{BatchReceiver, Endpoint};
 use crate::stats::Stats;
-use protocol::moldudp64::{emit_request, Packet, PacketKind, Session};
+use net::arbiter::{Arbiter, ArbiterConfig, ArbiterStats, Feed, Output};
+use net::{BatchReceiver, Endpoint, Requester};
+use protocol::moldudp64::{Packet, PacketKind, Session};
 use protocol::schema::{self, Body, Message, Repr};
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -94,6 +94,7 @@ pub trait Handler {
             Body::SystemEvent(b) => self.on_system_event(ctx, &m, b),
             Body::Imbalance(b) => self.on_imbalance(ctx, &m, b),
             Body::TopOfBook(b) => self.on_top_of_book(ctx, &m, b),
+            Body::FeedStatus(b) => self.on_feed_status(ctx, &m, b),
         }
     }
     fn on_instrument_definition(
@@ -117,18 +118,14 @@ pub trait Handler {
     fn on_system_event(&mut self, ctx: &Context<'_>, m: &Repr, s: &schema::SystemEvent) {}
     fn on_imbalance(&mut self, ctx: &Context<'_>, m: &Repr, i: &schema::Imbalance) {}
     fn on_top_of_book(&mut self, ctx: &Context<'_>, m: &Repr, t: &schema::TopOfBook) {}
+    /// The distributor's feed handler lost exchange messages `s.first..=s.last` for good: what
+    /// they said (orders, trades) is missing from every group, and books built from this
+    /// stream may be wrong until refreshed.
+    fn on_feed_status(&mut self, ctx: &Context<'_>, m: &Repr, s: &schema::FeedStatus) {}
     /// Messages `from..=to` of the group are lost for good.
     fn on_gap(&mut self, group: usize, group_name: &str, from: u64, to: u64) {}
     /// The group's session ended (everything before `next_seq` was delivered or reported).
     fn on_end_of_session(&mut self, group: usize, group_name: &str, next_seq: u64) {}
-}
-
-/// The unicast path to a group's re-request server: requests leave from the socket the
-/// answers arrive on.
-struct Rtx {
-    rx: BatchReceiver,
-    send: UdpSocket,
-    server: SocketAddrV4,
 }
 
 struct GroupRx {
@@ -136,7 +133,9 @@ struct GroupRx {
     session: Option<Session>,
     a: BatchReceiver,
     b: Option<BatchReceiver>,
-    rtx: Option<Rtx>,
+    /// Re-requests to the group's server, and the socket the answers arrive on.
+    rtx: Option<Requester>,
+    rtx_rx: Option<BatchReceiver>,
     arbiter: Arbiter,
 }
 
@@ -207,7 +206,7 @@ struct Deliver<'a, H: Handler> {
     group: usize,
     name: &'a str,
     session: Session,
-    rtx: Option<(&'a UdpSocket, SocketAddrV4)>,
+    rtx: Option<&'a mut Requester>,
     stats: &'a mut Stats,
     delivered: usize,
     /// Wall-clock time of this round of delivery.
@@ -235,12 +234,10 @@ impl<H: Handler> Output for Deliver<'_, H> {
         self.handler.on_gap(self.group, self.name, from, to);
     }
     fn request(&mut self, from: u64, count: u16) {
-        if let Some((sock, server)) = self.rtx {
-            let mut buf = [0u8; 20];
-            let n = emit_request(&mut buf, &self.session, from, count);
-            if sock.send_to(&buf[..n], server).is_err() {
-                self.stats.request_errors += 1;
-            }
+        if let Some(r) = self.rtx.as_deref_mut() {
+            let errors = r.send_errors;
+            r.request(&self.session, from, count);
+            self.stats.request_errors += r.send_errors - errors;
         }
     }
     fn end_of_session(&mut self, next: u64) {
@@ -272,24 +269,12 @@ impl Subscriber {
         };
         let a = open(g.feed_a)?;
         let b = g.feed_b.map(open).transpose()?;
-        let rtx = match g.retransmit {
-            None => None,
+        let (rtx, rtx_rx) = match g.retransmit {
             Some(server) => {
-                let local = if server.ip().is_loopback() {
-                    Ipv4Addr::LOCALHOST
-                } else {
-                    Ipv4Addr::UNSPECIFIED
-                };
-                let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
-                let _ = sock.set_recv_buffer_size(self.options.rcvbuf);
-                sock.bind(&std::net::SocketAddr::from((local, 0)).into())?;
-                let send = UdpSocket::from(sock.try_clone()?);
-                Some(Rtx {
-                    rx: BatchReceiver::from_socket(sock)?,
-                    send,
-                    server,
-                })
+                let (r, rx) = net::rerequest::open(server, self.options.rcvbuf)?;
+                (Some(r), Some(rx))
             }
+            None => (None, None),
         };
         self.groups.push(GroupRx {
             name: g.name,
@@ -297,6 +282,7 @@ impl Subscriber {
             a,
             b,
             rtx,
+            rtx_rx,
             arbiter: Arbiter::new(self.options.arbiter),
         });
         Ok(self.groups.len() - 1)
@@ -323,17 +309,26 @@ impl Subscriber {
     /// Receives what is ready (waiting per the poll mode when nothing is), runs the recovery
     /// timers and delivers in order. Returns the number of messages delivered.
     pub fn poll<H: Handler>(&mut self, handler: &mut H) -> io::Result<usize> {
+        let wait = match self.options.poll {
+            PollMode::BusySpin => Duration::ZERO,
+            PollMode::Blocking(d) => d,
+        };
+        self.poll_for(handler, wait)
+    }
+
+    /// Like `poll`, but waits (in poll(2), woken by the first datagram) up to `wait` when
+    /// nothing is ready, whatever the poll mode. While a hole is open the wait is cut to 1 ms
+    /// so the recovery timers keep running.
+    pub fn poll_for<H: Handler>(&mut self, handler: &mut H, wait: Duration) -> io::Result<usize> {
         let mut delivered = self.poll_once(handler)?;
-        if delivered == 0 {
-            if let PollMode::Blocking(d) = self.options.poll {
-                let wait = if self.groups.iter().any(|g| g.arbiter.pending()) {
-                    d.min(Duration::from_millis(1))
-                } else {
-                    d
-                };
-                self.wait_readable(wait);
-                delivered += self.poll_once(handler)?;
-            }
+        if delivered == 0 && !wait.is_zero() {
+            let wait = if self.groups.iter().any(|g| g.arbiter.pending()) {
+                wait.min(Duration::from_millis(1))
+            } else {
+                wait
+            };
+            self.wait_readable(wait);
+            delivered += self.poll_once(handler)?;
         }
         self.refresh_stats();
         Ok(delivered)
@@ -347,34 +342,19 @@ impl Subscriber {
         Ok(())
     }
 
-    /// Blocks until a socket is readable or `timeout` passes. The fd list lives on the stack
-    /// (no allocation); beyond `MAX_WAIT_FDS` sockets the rest are still read on every turn.
+    /// Blocks until a socket is readable or `timeout` passes (at most `net::poll::MAX_WAIT_FDS`
+    /// sockets are watched; the rest are still read on every turn).
     fn wait_readable(&self, timeout: Duration) {
-        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        const MAX_WAIT_FDS: usize = 48;
-        let mut socks = self.groups.iter().flat_map(|g| {
+        let socks = self.groups.iter().flat_map(|g| {
             [
-                Some(g.a.socket()),
-                g.b.as_ref().map(|b| b.socket()),
-                g.rtx.as_ref().map(|r| r.rx.socket()),
+                Some(g.a.socket().as_fd()),
+                g.b.as_ref().map(|b| b.socket().as_fd()),
+                g.rtx_rx.as_ref().map(|r| r.socket().as_fd()),
             ]
             .into_iter()
             .flatten()
         });
-        let Some(first) = self.groups.first().map(|g| g.a.socket().as_fd()) else {
-            std::thread::sleep(timeout);
-            return;
-        };
-        let mut n = 0;
-        let mut fds: [PollFd<'_>; MAX_WAIT_FDS] = std::array::from_fn(|_| match socks.next() {
-            Some(s) => {
-                n += 1;
-                PollFd::new(s.as_fd(), PollFlags::POLLIN)
-            }
-            None => PollFd::new(first, PollFlags::POLLIN),
-        });
-        let ms = timeout.as_millis().min(u128::from(u16::MAX)) as u16;
-        let _ = poll(&mut fds[..n], PollTimeout::from(ms));
+        net::poll::wait_readable(socks, timeout);
     }
 
     fn poll_once<H: Handler>(&mut self, handler: &mut H) -> io::Result<usize> {
@@ -399,10 +379,10 @@ impl Subscriber {
                 group: gi,
                 name,
                 session: session.unwrap_or(Session([b' '; 10])),
-                rtx: rtx.as_ref().map(|r| (&r.send, r.server)),
+                rtx: rtx.as_mut(),
                 stats: &mut self.stats,
                 delivered: 0,
-                now_ns: crate::now_ns(),
+                now_ns: net::now_ns(),
             };
             arbiter.tick(now, &mut out);
             delivered += out.delivered;
@@ -423,25 +403,28 @@ impl Subscriber {
             a,
             b,
             rtx,
+            rtx_rx,
             arbiter,
         } = &mut self.groups[gi];
-        let (rx, rtx) = match (feed, rtx) {
-            (Feed::A, r) => (a, r.as_ref().map(|r| (&r.send, r.server))),
-            (Feed::B, r) => match b {
-                Some(b) => (b, r.as_ref().map(|r| (&r.send, r.server))),
+        let rx = match feed {
+            Feed::A => a,
+            Feed::B => match b {
+                Some(b) => b,
                 None => return Ok(0),
             },
-            (Feed::Retransmit, Some(r)) => (&mut r.rx, Some((&r.send, r.server))),
-            (Feed::Retransmit, None) => return Ok(0),
+            Feed::Retransmit => match rtx_rx {
+                Some(r) => r,
+                None => return Ok(0),
+            },
         };
         let n = rx.recv_batch(None)?;
         if n == 0 {
             return Ok(0);
         }
         self.stats.set_kernel_drops(gi, feed, rx.kernel_drops());
-        let rx = &*rx;
         let mut delivered = 0;
-        let wall = crate::now_ns();
+        let wall = net::now_ns();
+        let rx = &*rx;
         for i in 0..n {
             let Some(d) = rx.get(i) else { continue };
             self.stats.datagrams += 1;
@@ -468,7 +451,7 @@ impl Subscriber {
                 group: gi,
                 name,
                 session: s,
-                rtx,
+                rtx: rtx.as_mut(),
                 stats: &mut self.stats,
                 delivered: 0,
                 now_ns: wall,

@@ -50,6 +50,12 @@ fn header_is_what_cbindgen_generates() {
                 "include/tickcast.h is stale: rerun cbindgen (see cbindgen.toml)"
             );
         }
-        _ => println!("SKIPPED: cbindgen is not installed; only the declarations were checked"),
+        Ok(s) => panic!("cbindgen failed ({s}): the header cannot be checked"),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("cbindgen is required in CI (.ci/run installs it): {e}")
+        }
+        Err(_) => {
+            println!("SKIPPED: cbindgen is not installed; only the declarations were checked")
+        }
     }
 }

@@ -67,10 +67,16 @@ fn receive_path_does_not_allocate_per_message() {
         })
         .collect();
     let tx = {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
-        s.set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
-        s.set_multicast_loop_v4(true).unwrap();
-        UdpSocket::from(s)
+        let s: UdpSocket = net::socket::sender(&net::socket::SendOptions {
+            interface: Ipv4Addr::LOCALHOST,
+            ttl: 1,
+            multicast_loop: true,
+            sndbuf: 0,
+        })
+        .unwrap()
+        .into();
+        s.set_nonblocking(false).unwrap();
+        s
     };
     let mut sub = Subscriber::builder()
         .group(GroupSpec::new("g", a).feed_b(b))

@@ -4,11 +4,11 @@
 //! messages sent before the crash, byte for byte.
 
 use feedhandler::generator::{self, GenFormat, GeneratorConfig};
+use net::{BatchReceiver, Endpoint};
 use protocol::moldudp64::{emit_request, Packet, PacketKind, Session};
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
-use subscriber_sdk::net::{BatchReceiver, Endpoint};
 use tickcast_tests::*;
 
 /// Records seen on a feed, by sequence, plus control packets.

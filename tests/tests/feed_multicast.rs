@@ -1,113 +1,270 @@
-//! The live multicast source on loopback: datagrams arrive through recvmmsg, a dropped datagram
-//! opens an upstream gap, and the re-request to the (test's) exchange server fills it.
+//! The feed handler on a live MoldUDP64 multicast stream of real ITCH (the Nasdaq snippet,
+//! packetized): datagrams withheld from feed A, B or both are filled by the other feed or by the
+//! exchange's re-request server answering late, and what the feed handler normalizes equals,
+//! record for record and in order, the normalized stream of the uninterrupted file. A range no
+//! one fills becomes one `feed_status` record, in its place in the stream.
 
-use feedhandler::generator::{Generator, GeneratorConfig, MAX_MESSAGE};
 use feedhandler::source::multicast::MulticastSource;
-use feedhandler::upstream::Rerequester;
+use feedhandler::source::{Frame, Framing};
 use feedhandler::{FeedHandler, SessionClock};
-use protocol::moldudp64::{PacketBuilder, Request, Session};
+use net::Endpoint;
+use protocol::moldudp64::{split_block, Packet, PacketBuilder, Request, Session};
+use protocol::schema::{Body, FeedStatus, Repr};
+use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
-use subscriber_sdk::net::Endpoint;
 
-#[test]
-fn multicast_gap_is_detected_and_rerequested() {
-    let session = Session::new("EXCH000001").unwrap();
-    // 40 packets of generated ITCH.
-    let mut g = Generator::new(GeneratorConfig {
-        instruments: 10,
-        seed: 5,
-        ..Default::default()
-    });
-    let mut packets = Vec::new();
+const SNIPPET: &str = "itch50/nasdaq-20191230-0930-snippet.itch50";
+
+fn date() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2019, 12, 30).unwrap()
+}
+
+/// The snippet in MoldUDP64 packets of at most 12 messages (about 84 datagrams), from seq 1.
+fn packets(session: &Session) -> Vec<Vec<u8>> {
+    let file = std::fs::read(tickcast_tests::data(SNIPPET)).unwrap();
+    let mut rest = &file[..];
+    let mut out = Vec::new();
     let mut seq = 1;
-    let mut m = [0u8; MAX_MESSAGE];
-    for _ in 0..40 {
-        let mut b = PacketBuilder::new(vec![0u8; 1472], 1472, &session, seq).unwrap();
-        loop {
-            let n = g.next_message(&mut m);
-            if b.append(&m[..n]).is_err() {
-                break; // the message is lost to the stream; sequence stays consistent
-            }
-            if b.count() == 20 {
-                break;
-            }
+    let mut b = PacketBuilder::new(vec![0u8; 1400], 1400, session, seq).unwrap();
+    while let Some((msg, r)) = split_block(rest) {
+        rest = r;
+        if b.count() == 12 || !b.fits(msg.len()) {
+            seq = b.next_sequence();
+            out.push(b.as_bytes().to_vec());
+            b = PacketBuilder::new(vec![0u8; 1400], 1400, session, seq).unwrap();
         }
-        seq = b.next_sequence();
-        packets.push(b.as_bytes().to_vec());
+        b.append(msg).unwrap();
     }
-    let total = seq - 1;
-    let dropped = 7usize;
-    let dropped_count = u64::from(
-        protocol::Packet::new_checked(&packets[dropped][..])
-            .unwrap()
-            .count(),
-    );
+    out.push(b.as_bytes().to_vec());
+    out
+}
 
-    // The exchange's re-request server: answers from the stored packets.
-    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-    server
-        .set_read_timeout(Some(Duration::from_millis(100)))
+/// Normalized records without the receive time (which differs between runs).
+fn key(m: &Repr) -> Repr {
+    Repr {
+        recv_ts_ns: 0,
+        event_ts_ns: if matches!(m.body, Body::FeedStatus(_)) {
+            0
+        } else {
+            m.event_ts_ns
+        },
+        ..*m
+    }
+}
+
+/// The uninterrupted file, normalized.
+fn reference() -> Vec<Repr> {
+    let file = std::fs::read(tickcast_tests::data(SNIPPET)).unwrap();
+    let mut fh = FeedHandler::new(SessionClock::new(date()), false);
+    let mut out = Vec::new();
+    fh.on_frame(
+        &Frame {
+            framing: Framing::BinaryFile,
+            bytes: &file,
+            recv_ts_ns: 1,
+            feed: net::Feed::A,
+        },
+        &mut |m| out.push(key(m)),
+    );
+    assert_eq!(fh.normalizer.stats.messages, 1000);
+    out
+}
+
+/// The exchange's re-request server: answers each request after `delay` with the stored packets
+/// that hold the requested sequences. Returns how many requests it saw.
+fn server(packets: Vec<Vec<u8>>, delay: Duration) -> (SocketAddrV4, std::thread::JoinHandle<u64>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
-    let server_addr = server.local_addr().unwrap();
-    let store = packets.clone();
-    let srv = std::thread::spawn(move || {
+    let addr = match sock.local_addr().unwrap() {
+        std::net::SocketAddr::V4(a) => a,
+        _ => unreachable!(),
+    };
+    let t = std::thread::spawn(move || {
         let mut buf = [0u8; 64];
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut answered = 0;
-        while Instant::now() < deadline && answered == 0 {
-            let Ok((n, from)) = server.recv_from(&mut buf) else {
+        let mut seen = 0;
+        let deadline = Instant::now() + Duration::from_secs(8);
+        let mut idle_since = Instant::now();
+        while Instant::now() < deadline && idle_since.elapsed() < Duration::from_secs(2) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
                 continue;
             };
+            idle_since = Instant::now();
             let Ok(r) = Request::new_checked(&buf[..n]) else {
                 continue;
             };
-            for p in &store {
-                if protocol::Packet::new_checked(&p[..]).unwrap().sequence() == r.sequence() {
-                    server.send_to(p, from).unwrap();
-                    answered += 1;
+            seen += 1;
+            std::thread::sleep(delay);
+            let (first, last) = (r.sequence(), r.sequence() + u64::from(r.count()));
+            for p in &packets {
+                let pk = Packet::new_checked(&p[..]).unwrap();
+                if pk.sequence() < last && pk.next_sequence() > first {
+                    sock.send_to(p, from).unwrap();
                 }
             }
         }
-        answered
+        seen
     });
+    (addr, t)
+}
 
-    let group = SocketAddrV4::new(Ipv4Addr::new(239, 77, 0, 1), 41001);
-    let mut src = MulticastSource::open(&Endpoint::new(group, Ipv4Addr::LOCALHOST)).unwrap();
+struct Run {
+    out: Vec<Repr>,
+    fh: FeedHandler,
+}
+
+/// Sends `packets` on A (minus `drop_a`) and B (minus `drop_b`; no B when `None`), then a
+/// heartbeat on both, and runs the feed handler's live loop until every sequence has been
+/// released (normalized or reported lost) or 10 s pass.
+fn run(
+    test: u8,
+    packets: &[Vec<u8>],
+    drop_a: &BTreeSet<usize>,
+    drop_b: Option<&BTreeSet<usize>>,
+    rerequest: Option<SocketAddrV4>,
+) -> Run {
+    let port = tickcast_tests::ports(u16::from(test));
+    let a = SocketAddrV4::new(Ipv4Addr::new(239, 78, test, 1), port);
+    let b = SocketAddrV4::new(Ipv4Addr::new(239, 78, test, 2), port);
+    let ep_b = Endpoint::new(b, Ipv4Addr::LOCALHOST);
+    let mut src = MulticastSource::open(
+        &Endpoint::new(a, Ipv4Addr::LOCALHOST),
+        drop_b.map(|_| &ep_b),
+    )
+    .unwrap();
+    let mut fh = FeedHandler::live(SessionClock::new(date()));
+    if let Some(server) = rerequest {
+        let (req, answers) = net::rerequest::open(server, 1 << 20).unwrap();
+        src = src.with_answers(answers);
+        fh.upstream.requester = Some(req);
+    }
+    src.set_poll_timeout(Duration::from_millis(1));
     let tx = tickcast_tests::loopback_sender();
     for (i, p) in packets.iter().enumerate() {
-        if i != dropped {
-            tx.send_to(p, group).unwrap();
+        if !drop_a.contains(&i) {
+            tx.send_to(p, a).unwrap();
+        }
+        if let Some(d) = drop_b {
+            if !d.contains(&i) {
+                tx.send_to(p, b).unwrap();
+            }
         }
     }
-
-    let date = chrono::NaiveDate::from_ymd_opt(2023, 8, 22).unwrap();
-    let mut fh = FeedHandler::new(SessionClock::new(date), false);
-    let rq = UdpSocket::bind("127.0.0.1:0").unwrap();
-    rq.set_nonblocking(true).unwrap();
-    fh.rerequest = Some(Rerequester::new(
-        rq,
-        server_addr,
-        Duration::from_millis(200),
-        3,
-    ));
+    // The sender's heartbeat reveals loss at the tail.
+    let session = Packet::new_checked(&packets[0][..]).unwrap().session();
+    let end = Packet::new_checked(&packets[packets.len() - 1][..])
+        .unwrap()
+        .next_sequence();
+    let mut hb = [0u8; 20];
+    let n = protocol::moldudp64::emit_heartbeat(&mut hb, &session, end);
+    tx.send_to(&hb[..n], a).unwrap();
+    if drop_b.is_some() {
+        tx.send_to(&hb[..n], b).unwrap();
+    }
+    let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while fh.normalizer.stats.messages < total && Instant::now() < deadline {
-        if let Some(frame) = src.poll().unwrap() {
-            fh.on_frame(&frame, &mut |_| {});
+    while fh.upstream.arbiter.next_seq() < end && Instant::now() < deadline {
+        // Frames run the receiver's timers on their arrival time; the wall clock only when idle.
+        match src.poll().unwrap() {
+            Some(frame) => fh.on_frame(&frame, &mut |m| out.push(key(m))),
+            None => fh.tick(net::now_ns(), &mut |m| out.push(key(m))),
         }
-        fh.poll_rerequest(&mut |_| {});
     }
-    let st = &fh.normalizer.stats;
-    assert_eq!(
-        st.messages, total,
-        "every message, the dropped ones via re-request"
-    );
-    assert_eq!(st.gaps, dropped_count);
-    assert_eq!(st.reordered, dropped_count);
-    assert_eq!(st.malformed, 0);
-    assert!(fh.upstream.open_gaps().is_empty());
-    assert_eq!(fh.rerequest.as_ref().unwrap().requests_sent, 1);
-    assert_eq!(srv.join().unwrap(), 1);
     assert_eq!(src.kernel_drops(), 0);
+    Run { out, fh }
+}
+
+fn every(n: usize, offset: usize, len: usize) -> BTreeSet<usize> {
+    (0..len).filter(|i| i % n == offset).collect()
+}
+
+fn session() -> Session {
+    Session::new("NSDQ000001").unwrap()
+}
+
+#[test]
+fn loss_on_a_is_filled_by_b_without_a_request() {
+    let p = packets(&session());
+    let want = reference();
+    let (server, srv) = server(p.clone(), Duration::ZERO);
+    let r = run(
+        1,
+        &p,
+        &every(5, 2, p.len()),
+        Some(&BTreeSet::new()),
+        Some(server),
+    );
+    assert_eq!(r.out.len(), want.len());
+    assert!(r.out == want, "the stream differs from the file");
+    let st = &r.fh.normalizer.stats;
+    assert_eq!((st.gaps, st.requests, st.feed_status), (0, 0, 0));
+    assert_eq!(srv.join().unwrap(), 0, "no request reached the server");
+}
+
+#[test]
+fn loss_on_a_is_filled_by_late_retransmission_in_order() {
+    let p = packets(&session());
+    let want = reference();
+    // Answers arrive 30 ms late: later datagrams wait, then everything is released in order.
+    let (server, srv) = server(p.clone(), Duration::from_millis(30));
+    let dropped = every(7, 3, p.len());
+    let r = run(2, &p, &dropped, None, Some(server));
+    assert_eq!(r.out.len(), want.len());
+    assert!(r.out == want, "the stream differs from the file");
+    let st = &r.fh.normalizer.stats;
+    assert_eq!((st.gaps, st.feed_status), (0, 0));
+    assert!(st.recovered > 0 && st.reordered > 0, "{st:?}");
+    assert!(srv.join().unwrap() >= 1);
+}
+
+#[test]
+fn loss_on_both_feeds_is_filled_by_retransmission_in_order() {
+    let p = packets(&session());
+    let want = reference();
+    let (server, srv) = server(p.clone(), Duration::from_millis(20));
+    // A misses every 4th, B every 6th: both miss 1, 13, 25, ... (and the last datagram on A).
+    // (The first datagram stays: a feed handler joining late starts where it joins.)
+    let mut drop_a = every(4, 1, p.len());
+    drop_a.insert(p.len() - 1);
+    let drop_b = every(6, 1, p.len());
+    let r = run(3, &p, &drop_a, Some(&drop_b), Some(server));
+    assert_eq!(r.out.len(), want.len());
+    assert!(r.out == want, "the stream differs from the file");
+    assert_eq!(r.fh.normalizer.stats.gaps, 0);
+    assert!(srv.join().unwrap() >= 1);
+}
+
+#[test]
+fn a_range_no_one_fills_becomes_one_feed_status_record_in_its_place() {
+    let p = packets(&session());
+    let want = reference();
+    // No re-request server: datagram 10 is lost for good after the gap timeout (1 s).
+    let lost = Packet::new_checked(&p[10][..]).unwrap();
+    let (first, last) = (lost.sequence(), lost.next_sequence() - 1);
+    let r = run(4, &p, &BTreeSet::from([10]), None, None);
+    // The file's stream with the lost messages' records replaced by one feed_status. Records
+    // derived from them (top of book) shift with the loss, so compare the kinds around it and
+    // everything before it exactly.
+    let st = &r.fh.normalizer.stats;
+    assert_eq!((st.gaps, st.feed_status), (last - first + 1, 1));
+    let at = r
+        .out
+        .iter()
+        .position(|m| matches!(m.body, Body::FeedStatus(_)))
+        .expect("a feed_status record");
+    assert_eq!(
+        r.out[at].body,
+        Body::FeedStatus(FeedStatus {
+            status: FeedStatus::LOST,
+            first,
+            last
+        })
+    );
+    assert_eq!(r.out[at].instrument, 0);
+    assert!(
+        r.out[..at] == want[..at],
+        "everything before the loss is exact"
+    );
+    assert_eq!(r.fh.normalizer.stats.messages, 1000 - (last - first + 1));
 }

@@ -7,10 +7,10 @@
 use feedhandler::generator::{Generator, GeneratorConfig, MAX_MESSAGE};
 use feedhandler::source::{Frame, Framing};
 use feedhandler::{FeedHandler, SessionClock};
+use net::arbiter::{Arbiter, ArbiterConfig, Feed, Output};
 use proptest::prelude::*;
 use protocol::moldudp64::{Packet, PacketBuilder, Session};
 use protocol::schema::{Repr, RECORD_SIZE};
-use subscriber_sdk::arbiter::{Arbiter, ArbiterConfig, Feed, Output};
 
 fn cases() -> u32 {
     std::env::var("TICKCAST_FUZZ_CASES")
@@ -120,9 +120,9 @@ proptest! {
         let date = chrono::NaiveDate::from_ymd_opt(2024, 3, 10).unwrap();
         let mut fh = FeedHandler::new(SessionClock::new(date), false);
         let mut n = 0u64;
-        fh.on_frame(&Frame { framing: Framing::MoldUdp64, bytes: &d, recv_ts_ns: 1 }, &mut |_| n += 1);
+        fh.on_frame(&Frame { framing: Framing::MoldUdp64, bytes: &d, recv_ts_ns: 1, feed: net::Feed::A }, &mut |_| n += 1);
         // The same bytes read as BinaryFILE records, and a raw message.
-        fh.on_frame(&Frame { framing: Framing::BinaryFile, bytes: &d, recv_ts_ns: 1 }, &mut |_| n += 1);
+        fh.on_frame(&Frame { framing: Framing::BinaryFile, bytes: &d, recv_ts_ns: 1, feed: net::Feed::A }, &mut |_| n += 1);
         let _ = fh.normalizer.on_raw(&raw, 1, &mut |_| n += 1);
         let st = &fh.normalizer.stats;
         prop_assert!(st.normalized() == n);

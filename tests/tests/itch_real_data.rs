@@ -268,7 +268,7 @@ fn every_real_nasdaq_capture_decodes_cleanly() {
                 "{}",
                 f.display()
             );
-            assert!(distributor::cmd::decode::verdict(st, FileFormat::Pcap).is_none());
+            assert!(st.verdict(FileFormat::Pcap).is_none());
             files += 1;
         }
     }
@@ -299,7 +299,7 @@ fn ritch_zero_length_prefixes_are_rejected_clearly() {
     let fh = decode_file(&path);
     let st = &fh.normalizer.stats;
     assert!(st.zero_length > 0);
-    let why = distributor::cmd::decode::verdict(st, FileFormat::BinaryFile).unwrap();
+    let why = st.verdict(FileFormat::BinaryFile).unwrap();
     assert!(why.contains("zero length prefix"), "{why}");
 
     // Read by type-implied length instead, it holds what SOURCES.md lists, R samples included.
@@ -348,7 +348,7 @@ fn other_protocols_are_not_accepted_silently() {
             let f = f.unwrap().path();
             let fh = decode_file(&f);
             let st = &fh.normalizer.stats;
-            let v = distributor::cmd::decode::verdict(st, FileFormat::Pcap);
+            let v = st.verdict(FileFormat::Pcap);
             if f.file_name().unwrap() == "Heartbeat.pcap" {
                 assert_eq!(st.heartbeats, 1, "{}", f.display());
                 assert!(v.is_none());

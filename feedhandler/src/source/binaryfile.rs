@@ -47,7 +47,7 @@ impl BinaryFileSource {
             eof: false,
             consumed: 0,
             total,
-            recv_ts_ns: subscriber_sdk::now_ns(),
+            recv_ts_ns: net::now_ns(),
         }
     }
 
@@ -73,6 +73,7 @@ impl Source for BinaryFileSource {
                     framing: Framing::BinaryFile,
                     bytes: &self.buf[s..s + whole],
                     recv_ts_ns: self.recv_ts_ns,
+                    feed: net::Feed::A,
                 }));
             }
             if self.eof {
@@ -106,7 +107,7 @@ impl Source for BinaryFileSource {
                 self.eof = true;
             }
             self.filled += n;
-            self.recv_ts_ns = subscriber_sdk::now_ns();
+            self.recv_ts_ns = net::now_ns();
         }
     }
 

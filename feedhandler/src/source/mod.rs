@@ -24,6 +24,8 @@ pub struct Frame<'a> {
     pub bytes: &'a [u8],
     /// When the feed handler received it (ns since the epoch): the capture time for pcaps.
     pub recv_ts_ns: u64,
+    /// Which copy of the exchange stream it is (A for files; A, B or a re-request answer live).
+    pub feed: net::Feed,
 }
 
 #[derive(Debug, thiserror::Error)]

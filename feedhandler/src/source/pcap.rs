@@ -168,6 +168,7 @@ impl Source for PcapSource {
                     framing: Framing::MoldUdp64,
                     bytes: &self.payload,
                     recv_ts_ns: ts,
+                    feed: net::Feed::A,
                 }));
             }
             self.skipped += 1;

@@ -7,20 +7,19 @@
 //!
 //! Ratios measured in the same run are what the machine can vouch for.
 
-use crate::config::{Config, Content, Group, Idle, Shard as ShardCfg};
-use crate::pipeline::{self, FeedCounters, FeedSource};
-use crate::routing::Router;
-use crate::shard::ShardSet;
-use crate::sys::{MmsgSender, OutDatagram};
+use distributor::config::{Config, Content, Group, Idle, Shard as ShardCfg};
+use distributor::pipeline::{self, FeedCounters, FeedSource};
+use distributor::routing::Router;
+use distributor::shard::ShardSet;
 use feedhandler::generator::{Generator, GeneratorConfig, MAX_MESSAGE};
 use feedhandler::source::{Frame, Framing, Source, SourceError};
 use feedhandler::{FeedHandler, SessionClock};
 use hdrhistogram::Histogram;
+use net::{MmsgSender, OutDatagram};
 use protocol::moldudp64::{self, PacketBuilder, Session};
 use protocol::schema::{Message, RECORD_SIZE};
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -126,6 +125,7 @@ impl Source for MemorySource {
             framing: Framing::BinaryFile,
             bytes: &self.data[a..b],
             recv_ts_ns: feedhandler::now_ns(),
+            feed: net::Feed::A,
         }))
     }
 }
@@ -512,14 +512,15 @@ fn raw_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
             });
         }
     }
-    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
-        .map_err(|e| e.to_string())?;
-    s.set_multicast_if_v4(&Ipv4Addr::LOCALHOST)
-        .map_err(|e| e.to_string())?;
-    s.set_multicast_loop_v4(true).map_err(|e| e.to_string())?;
-    let _ = s.set_send_buffer_size(16 << 20);
-    s.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let fds = [s.as_raw_fd()];
+    let s: UdpSocket = net::socket::sender(&net::socket::SendOptions {
+        interface: Ipv4Addr::LOCALHOST,
+        ttl: 1,
+        multicast_loop: true,
+        sndbuf: 16 << 20,
+    })
+    .map_err(|e| e.to_string())?
+    .into();
+    let fds = [&s];
     let mut sender = MmsgSender::new();
     let mut seqs = vec![1u64; groups.len()];
     let (mut calls, mut sent) = (0u64, 0u64);
@@ -546,7 +547,7 @@ fn raw_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
     let mut eos = [0u8; moldudp64::HEADER_LEN];
     for (gi, g) in groups.iter().enumerate() {
         moldudp64::emit_end_of_session(&mut eos, &sessions[gi], seqs[gi]);
-        let _ = UdpSocket::from(s.try_clone().map_err(|e| e.to_string())?).send_to(&eos, g);
+        let _ = s.send_to(&eos, g);
     }
     stop_subs.store(true, Ordering::Relaxed);
     let (delivered, hist, drops) = collect(subs);

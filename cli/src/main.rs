@@ -1,5 +1,5 @@
 use clap::{Parser, Subcommand};
-use distributor::cmd;
+use cli::cmd;
 
 /// tickcast: market-data multicast distribution.
 #[derive(Debug, Parser)]

@@ -4,7 +4,7 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use feedhandler::source::pcap::Filter;
 use feedhandler::source::{self, FileFormat};
-use feedhandler::{DecodeStats, FeedHandler, SessionClock};
+use feedhandler::{FeedHandler, SessionClock};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -31,39 +31,6 @@ pub struct Args {
     /// Keep only datagrams to this UDP port (pcap).
     #[arg(long)]
     pub port: Option<u16>,
-}
-
-/// Why decoded input does not look like what it claims; `None` when it does.
-pub fn verdict(stats: &DecodeStats, format: FileFormat) -> Option<String> {
-    let what = if format.is_pcap() {
-        "ITCH 5.0 over MoldUDP64"
-    } else {
-        "ITCH 5.0 in BinaryFILE framing"
-    };
-    let counts = format!(
-        "decoded {} messages; {} malformed, {} unknown type, {} bad datagrams",
-        stats.messages, stats.malformed, stats.unknown_type, stats.bad_datagrams
-    );
-    if stats.zero_length > 0 {
-        return Some(format!(
-            "not {what}: {} records have a zero length prefix ({counts})",
-            stats.zero_length
-        ));
-    }
-    if stats.malformed > 0 || stats.bad_datagrams > 0 {
-        return Some(format!(
-            "not {what}: framing or message lengths disagree ({counts})"
-        ));
-    }
-    if stats.unknown_type * 10 > stats.messages + stats.unknown_type && stats.unknown_type > 0 {
-        return Some(format!(
-            "not {what}: most message types are unknown ({counts})"
-        ));
-    }
-    if stats.messages == 0 && stats.datagrams > 0 && stats.heartbeats + stats.end_of_session == 0 {
-        return Some(format!("not {what}: no ITCH messages found ({counts})"));
-    }
-    None
 }
 
 pub fn run(args: Args) -> Result<i32> {
@@ -117,7 +84,7 @@ pub fn run(args: Args) -> Result<i32> {
         return Err(e.into());
     }
     let file = args.file.display();
-    if let Some(why) = verdict(stats, format) {
+    if let Some(why) = stats.verdict(format) {
         eprintln!("tickcast decode: {file}: {why}");
         return Ok(1);
     }

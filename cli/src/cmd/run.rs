@@ -1,10 +1,10 @@
 //! `tickcast run [--config FILE] [--replay FILE [--speed N|max]] [--quiet] [--print-config]`
 
-use crate::config::Config;
 use crate::metrics::{self, Registry};
-use crate::pipeline::{self, FeedCounters};
-use crate::shard::ShardSet;
 use anyhow::Result;
+use distributor::config::Config;
+use distributor::pipeline::{self, FeedCounters};
+use distributor::shard::ShardSet;
 use feedhandler::source::pacing::Speed;
 use serde_json::json;
 use std::path::PathBuf;

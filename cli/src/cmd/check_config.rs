@@ -1,6 +1,6 @@
 //! `tickcast check-config FILE`: validates a config; one line naming the key on error.
 
-use crate::config::Config;
+use distributor::config::Config;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]

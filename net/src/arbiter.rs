@@ -1,5 +1,8 @@
-//! A/B arbitration and gap recovery for one group, as a pure state machine: no sockets, no
-//! clock of its own (times are passed in), outputs through a sink. So it can be property tested.
+//! The MoldUDP64 sequenced-stream receiver: A/B arbitration and gap recovery for one stream,
+//! as a pure state machine: no sockets, no clock of its own (times are passed in), outputs
+//! through a sink. So it can be property tested. The subscriber SDK runs one per group; the feed
+//! handler runs one on the exchange's feeds, so that ITCH messages reach normalization strictly
+//! in exchange sequence order.
 //!
 //! - The first copy of each sequence wins; later copies (from either feed, or a retransmission)
 //!   are dropped as duplicates.
@@ -11,7 +14,10 @@
 //!   explicit `gap(from, to)` and the stream continues. Nothing is ever skipped silently.
 //! - Heartbeats and end of session advance the known end (revealing tail loss).
 
-/// Size of a tickcast record; other lengths are passed through flagged by their length.
+/// The largest message the receiver can hold while it waits for a hole to fill: a tickcast
+/// record (64 bytes) and every ITCH 5.0 message (at most 50) fit. A longer message is delivered
+/// when it arrives in order; one that would have to wait is counted (`oversized`) and left as a
+/// hole, to be filled by the other feed or a retransmission arriving in order, or reported lost.
 pub const RECORD: usize = 64;
 
 /// Where a packet came from.
@@ -93,6 +99,8 @@ pub struct ArbiterStats {
     /// Packets ignored because their sequence jumped implausibly far ahead (a spoofed or
     /// corrupt datagram); a real jump is confirmed by the next packet and then accepted.
     pub implausible: u64,
+    /// Messages longer than `RECORD` that could not wait in the buffer.
+    pub oversized: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -255,14 +263,20 @@ impl Arbiter {
             self.stats.duplicates += 1;
             return;
         }
+        if rec.len() > RECORD {
+            self.stats.oversized += 1;
+            if s + 1 > self.known_end {
+                self.known_end = s + 1;
+            }
+            return;
+        }
         if feed == Feed::Retransmit {
             self.stats.recovered += 1;
         }
         self.present[i] = true;
         self.arrived_ns[i] = now;
-        let n = rec.len().min(RECORD);
-        self.slots[i][..n].copy_from_slice(&rec[..n]);
-        self.lens[i] = if rec.len() == RECORD { RECORD as u8 } else { 0 };
+        self.slots[i][..rec.len()].copy_from_slice(rec);
+        self.lens[i] = rec.len() as u8;
         self.stats.buffered += 1;
         if s + 1 > self.known_end {
             self.known_end = s + 1;
@@ -341,6 +355,18 @@ impl Arbiter {
             self.end_reported = true;
             out.end_of_session(self.next);
         }
+    }
+
+    /// The input has ended for good (the end of a file): every hole up to the known end is
+    /// reported lost and everything buffered is delivered, in order.
+    pub fn flush(&mut self, out: &mut impl Output) {
+        if self.next == 0 {
+            return;
+        }
+        let end = self.known_end;
+        self.force_to(end, end, out);
+        self.inflight.clear();
+        self.check_end(out);
     }
 
     /// A heartbeat: `next_seq` is the sender's next sequence.

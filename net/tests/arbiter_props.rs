@@ -3,9 +3,9 @@
 //! never duplicated, each record is the one sent under its sequence, and every sequence is
 //! either delivered or inside an explicit gap.
 
+use net::arbiter::{Arbiter, ArbiterConfig, Feed, Output, RECORD};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
-use subscriber_sdk::arbiter::{Arbiter, ArbiterConfig, Feed, Output, RECORD};
 
 fn record(seq: u64) -> [u8; RECORD] {
     let mut r = [0u8; RECORD];

@@ -1,14 +1,34 @@
 //! Prometheus text exposition over HTTP: the shard, group and feed counters, queue depths and
 //! retransmissions served. A plain blocking responder on its own thread: scrapes are rare.
+//!
+//! Written by hand rather than with a metrics crate: the counters are the pipeline's own
+//! single-writer atomics (read, never copied, at scrape time), and the text format we need is
+//! `# HELP`/`# TYPE` lines plus one line per label set, with label values escaped as the
+//! exposition format requires (`escape_label`).
 
-use crate::counters::{GroupCounters, ShardCounters};
-use crate::pipeline::FeedCounters;
+use distributor::counters::{GroupCounters, ShardCounters};
+use distributor::pipeline::FeedCounters;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A label value as the text exposition format requires: backslash, double quote and line
+/// feed escaped.
+pub fn escape_label(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
 
 /// Everything the endpoint reports.
 #[derive(Clone)]
@@ -108,7 +128,16 @@ impl Registry {
         let group = |get: fn(&GroupCounters) -> u64| {
             self.groups
                 .iter()
-                .map(|(n, sess, c)| (format!("{{group=\"{n}\",session=\"{sess}\"}}"), get(c)))
+                .map(|(n, sess, c)| {
+                    (
+                        format!(
+                            "{{group=\"{}\",session=\"{}\"}}",
+                            escape_label(n),
+                            escape_label(sess)
+                        ),
+                        get(c),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         metric(
@@ -152,6 +181,18 @@ impl Registry {
             "Messages retransmitted.",
             "counter",
             group(|c| c.retransmit_messages.get()),
+        );
+        metric(
+            "group_retransmit_datagrams_total",
+            "Datagrams sent in answer to re-requests.",
+            "counter",
+            group(|c| c.retransmit_datagrams.get()),
+        );
+        metric(
+            "group_retransmit_unanswerable_total",
+            "Re-requests for sequences not (yet) sent: nothing to answer.",
+            "counter",
+            group(|c| c.retransmit_unanswerable.get()),
         );
         metric(
             "group_retransmit_denied_total",
@@ -203,4 +244,27 @@ pub fn serve(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped_and_every_counter_is_exported() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let r = Registry {
+            feed: Arc::default(),
+            shards: vec![Arc::default()],
+            groups: vec![("x\"y".into(), "S\\1".into(), Arc::default())],
+        };
+        let text = r.render();
+        assert!(text.contains(r#"group="x\"y",session="S\\1""#), "{text}");
+        for name in [
+            "group_retransmit_datagrams_total",
+            "group_retransmit_unanswerable_total",
+        ] {
+            assert!(text.contains(&format!("tickcast_{name}{{")), "{name}");
+        }
+    }
 }

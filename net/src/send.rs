@@ -1,11 +1,13 @@
-//! The send path's system calls: `sendmmsg` over preallocated `mmsghdr`/`iovec`/`sockaddr_in`
-//! arrays, with partial sends continued and EAGAIN waited out, never dropped. The only module
-//! of the distributor with `unsafe`.
+//! The send path's system call: `sendmmsg` over preallocated `mmsghdr`/`iovec`/`sockaddr_in`
+//! arrays, with partial sends continued and EAGAIN waited out, never dropped. Shaped so that a
+//! GSO path (one header per run of equal-size datagrams plus a `UDP_SEGMENT` control message)
+//! and an io_uring path can sit beside it: callers describe datagrams as `OutDatagram`s in an
+//! arena, never as headers.
 #![allow(unsafe_code)]
 
 use std::io;
 use std::net::SocketAddrV4;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 /// Datagrams handed to one `sendmmsg` call at most (the kernel's UIO_MAXIOV is 1024).
@@ -86,7 +88,12 @@ impl MmsgSender {
 
     /// Sends every datagram in `out` (bytes in `arena`) on `sockets[d.socket]`, consecutive
     /// datagrams of one socket in one call. Blocks (in poll) while a socket's buffer is full.
-    pub fn send_all(&mut self, sockets: &[RawFd], arena: &[u8], out: &[OutDatagram]) -> SendReport {
+    pub fn send_all<S: AsFd>(
+        &mut self,
+        sockets: &[S],
+        arena: &[u8],
+        out: &[OutDatagram],
+    ) -> SendReport {
         let mut r = SendReport::default();
         let mut start = 0;
         while start < out.len() {
@@ -95,7 +102,7 @@ impl MmsgSender {
             while end < out.len() && out[end].socket == sock && end - start < MAX_BATCH {
                 end += 1;
             }
-            let Some(&fd) = sockets.get(sock as usize) else {
+            let Some(fd) = sockets.get(sock as usize).map(AsFd::as_fd) else {
                 r.errors += (end - start) as u64;
                 start = end;
                 continue;
@@ -108,7 +115,7 @@ impl MmsgSender {
     /// Sends one run of datagrams on one socket; returns how many were consumed (all of them).
     fn send_run(
         &mut self,
-        fd: RawFd,
+        fd: BorrowedFd<'_>,
         arena: &[u8],
         run: &[OutDatagram],
         r: &mut SendReport,
@@ -136,10 +143,11 @@ impl MmsgSender {
         while done < n {
             // SAFETY: hdrs[done..n] were filled above; each points at its own iovec and
             // sockaddr in this struct and at bytes of `arena`, all of which outlive the call.
-            // The count passed never exceeds the initialised headers.
+            // The count passed never exceeds the initialised headers; the fd is borrowed from a
+            // live socket.
             let ret = unsafe {
                 libc::sendmmsg(
-                    fd,
+                    fd.as_raw_fd(),
                     self.hdrs.as_mut_ptr().add(done),
                     (n - done) as libc::c_uint,
                     0,
@@ -159,7 +167,7 @@ impl MmsgSender {
             match err.raw_os_error() {
                 Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
                     r.eagain_waits += 1;
-                    wait_writable(fd, Duration::from_millis(10));
+                    crate::poll::wait_writable(&fd, Duration::from_millis(10));
                 }
                 Some(libc::EINTR) => {}
                 code => {
@@ -174,28 +182,10 @@ impl MmsgSender {
     }
 }
 
-/// Waits until `fd` is writable or `timeout` passes.
-pub fn wait_writable(fd: RawFd, timeout: Duration) {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd on the stack, count 1.
-    unsafe {
-        libc::poll(
-            &mut p,
-            1,
-            timeout.as_millis().min(i32::MAX as u128) as libc::c_int,
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::UdpSocket;
-    use std::os::fd::AsRawFd;
 
     #[test]
     fn sends_every_datagram_in_few_calls() {
@@ -217,7 +207,7 @@ mod tests {
             })
             .collect();
         let mut s = MmsgSender::new();
-        let r = s.send_all(&[tx.as_raw_fd()], &arena, &out);
+        let r = s.send_all(&[&tx], &arena, &out);
         assert_eq!(r.sent, 50);
         assert_eq!(r.errors, 0);
         assert!(r.calls >= 1 && r.calls <= 3);
@@ -227,7 +217,7 @@ mod tests {
             assert_eq!(&buf[..n], &[2 * i, 2 * i + 1]);
         }
         // A bad socket index is an error, not a panic.
-        let r = s.send_all(&[], &arena, &out[..3]);
+        let r = s.send_all::<&UdpSocket>(&[], &arena, &out[..3]);
         assert_eq!((r.sent, r.errors), (0, 3));
     }
 }

@@ -1,9 +1,9 @@
 //! The kernel's drop counter (SO_RXQ_OVFL) reaches the receiver: a socket that is not read
 //! overflows, and the next datagrams report how many were dropped.
 
+use net::{BatchReceiver, Endpoint};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
-use subscriber_sdk::net::{BatchReceiver, Endpoint};
 
 #[test]
 fn overflow_is_counted() {

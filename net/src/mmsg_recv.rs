@@ -1,34 +1,33 @@
-//! The receive system call: `recvmmsg` over preallocated `mmsghdr`/`iovec`/`sockaddr_in` and
-//! control-message arrays. The SDK's only module with `unsafe` besides the C ABI.
+//! The `recvmmsg` call over preallocated `mmsghdr`/`iovec`/`sockaddr_in` and control-message
+//! arrays.
 //!
 //! Every header is reset before each call: the kernel shrinks `msg_controllen` to what it
 //! wrote, and a header reused as is would truncate the next call's control messages (losing the
 //! drop counter the first time it appears).
 #![allow(unsafe_code)]
 
+use crate::cmsg::{self, CmsgBuf};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::RawFd;
-
-/// Bytes of control data per datagram: room for a timestamp and a drop counter.
-const CMSG_BYTES: usize = 64;
+use std::os::fd::{AsFd, AsRawFd};
 
 /// What the kernel said about one received datagram.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RecvMeta {
     pub len: usize,
     pub from: Option<SocketAddrV4>,
-    /// SO_TIMESTAMPNS, ns since the epoch.
-    pub timestamp_ns: Option<u64>,
-    /// SO_RXQ_OVFL: datagrams the socket dropped so far.
-    pub drops: Option<u32>,
+    pub cmsg: cmsg::Decoded,
+    /// The kernel had more control data than fit (`MSG_CTRUNC`).
+    pub ctrunc: bool,
+    /// The datagram was longer than its slot (`MSG_TRUNC`).
+    pub truncated: bool,
 }
 
 pub struct MmsgReceiver<const N: usize> {
     hdrs: Box<[libc::mmsghdr; N]>,
     iovs: Box<[libc::iovec; N]>,
     addrs: Box<[libc::sockaddr_in; N]>,
-    cmsgs: Box<[[u64; CMSG_BYTES / 8]; N]>,
+    cmsgs: Box<[CmsgBuf; N]>,
 }
 
 // SAFETY: the raw pointers in the headers point only into this struct's own boxed arrays or,
@@ -50,17 +49,17 @@ impl<const N: usize> MmsgReceiver<N> {
                 hdrs: Box::new(std::mem::zeroed()),
                 iovs: Box::new(std::mem::zeroed()),
                 addrs: Box::new(std::mem::zeroed()),
-                cmsgs: Box::new([[0u64; CMSG_BYTES / 8]; N]),
+                cmsgs: Box::new([CmsgBuf::default(); N]),
             }
         }
     }
 
     /// Receives up to N datagrams into `bufs` (one per slot); `meta[i]` describes slot `i`.
     /// Returns how many arrived; EAGAIN and EINTR count as 0.
-    pub fn recv(
+    pub fn recv<const S: usize>(
         &mut self,
-        fd: RawFd,
-        bufs: &mut [[u8; crate::net::SLOT]],
+        socket: &impl AsFd,
+        bufs: &mut [[u8; S]],
         meta: &mut [RecvMeta; N],
         flags: libc::c_int,
     ) -> io::Result<usize> {
@@ -75,17 +74,18 @@ impl<const N: usize> MmsgReceiver<N> {
             h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
             h.msg_iov = &mut self.iovs[i];
             h.msg_iovlen = 1;
-            h.msg_control = self.cmsgs[i].as_mut_ptr().cast();
-            h.msg_controllen = CMSG_BYTES as _;
+            h.msg_control = self.cmsgs[i].0.as_mut_ptr().cast();
+            h.msg_controllen = cmsg::SPACE as _;
             h.msg_flags = 0;
             self.hdrs[i].msg_len = 0;
         }
         // SAFETY: the first `n` headers were just filled; each points at its own iovec, address
-        // and control buffer in this struct and at a caller buffer of the stated length, all of
-        // which outlive the call. The count passed is `n`.
+        // and (aligned) control buffer in this struct and at a caller buffer of the stated
+        // length, all of which outlive the call. The count passed is `n`; the fd is borrowed
+        // from a live socket.
         let ret = unsafe {
             libc::recvmmsg(
-                fd,
+                socket.as_fd().as_raw_fd(),
                 self.hdrs.as_mut_ptr(),
                 n as libc::c_uint,
                 flags,
@@ -103,6 +103,10 @@ impl<const N: usize> MmsgReceiver<N> {
         for (i, m) in meta.iter_mut().enumerate().take(got) {
             let h = &self.hdrs[i];
             let a = &self.addrs[i];
+            let flags = h.msg_hdr.msg_flags;
+            // `msg_controllen` is `size_t` on glibc and `socklen_t` on musl.
+            #[allow(clippy::unnecessary_cast)]
+            let controllen = h.msg_hdr.msg_controllen as usize;
             *m = RecvMeta {
                 len: h.msg_len as usize,
                 from: (h.msg_hdr.msg_namelen as usize >= std::mem::size_of::<libc::sockaddr_in>()
@@ -113,30 +117,10 @@ impl<const N: usize> MmsgReceiver<N> {
                             u16::from_be(a.sin_port),
                         )
                     }),
-                timestamp_ns: None,
-                drops: None,
+                cmsg: cmsg::decode(&self.cmsgs[i].0, controllen),
+                ctrunc: flags & libc::MSG_CTRUNC != 0,
+                truncated: flags & libc::MSG_TRUNC != 0,
             };
-            // SAFETY: the kernel filled msg_control up to msg_controllen (at most CMSG_BYTES);
-            // CMSG_FIRSTHDR/CMSG_NXTHDR stay within that length and every header they return
-            // is checked for the level/type whose payload size we then read (unaligned).
-            unsafe {
-                let mut c = libc::CMSG_FIRSTHDR(&h.msg_hdr);
-                while !c.is_null() {
-                    let data = libc::CMSG_DATA(c);
-                    match ((*c).cmsg_level, (*c).cmsg_type) {
-                        (libc::SOL_SOCKET, libc::SO_TIMESTAMPNS) => {
-                            let ts: libc::timespec = std::ptr::read_unaligned(data.cast());
-                            m.timestamp_ns =
-                                Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
-                        }
-                        (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) => {
-                            m.drops = Some(std::ptr::read_unaligned(data.cast::<u32>()));
-                        }
-                        _ => {}
-                    }
-                    c = libc::CMSG_NXTHDR(&h.msg_hdr, c);
-                }
-            }
         }
         Ok(got)
     }

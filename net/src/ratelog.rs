@@ -46,7 +46,7 @@ impl RateLimited {
 macro_rules! warn_limited {
     ($gate:expr, $($arg:tt)*) => {
         if let Some(suppressed) = $gate.hit() {
-            tracing::warn!(suppressed, $($arg)*);
+            $crate::__tracing::warn!(suppressed, $($arg)*);
         }
     };
 }

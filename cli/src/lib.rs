@@ -1,0 +1,7 @@
+//! The `tickcast` command line: subcommands, the bench harness and the metrics HTTP endpoint.
+//! Nothing here is needed by a library user; the logic lives in the crates below.
+#![deny(unsafe_code)]
+
+pub mod bench;
+pub mod cmd;
+pub mod metrics;

@@ -1,0 +1,36 @@
+//! tickcast's networking layer: every system call and socket of the project, and the one
+//! MoldUDP64 sequenced-stream receiver shared by the feed handler and the subscriber SDK.
+//!
+//! - `send`: `sendmmsg` over preallocated headers (partial sends continued, EAGAIN waited out).
+//! - `recv`: `recvmmsg` batches into preallocated slots (`BatchReceiver`), with the kernel's
+//!   receive time and drop counter decoded by `cmsg` (length-checked, `MSG_CTRUNC` counted).
+//! - `socket`: socket builders (multicast join incl. SSM, buffers, TTL, loop, interface).
+//! - `poll`: waiting for readiness on borrowed sockets.
+//! - `clock`: wall-clock and per-thread CPU time.
+//! - `arbiter`: the pure sequenced-stream state machine (A/B, gaps, re-requests, in-order
+//!   release); `rerequest`: the unicast request path it drives.
+//! - `ratelog`: one log line per kind of recurring error per interval.
+//!
+//! `unsafe` lives only in `send`, `mmsg_recv` and `clock`, each block with its safety argument;
+//! every public function takes borrowed sockets (`AsFd`), never a bare file descriptor.
+#![deny(unsafe_code)]
+
+pub mod arbiter;
+pub mod clock;
+pub mod cmsg;
+mod mmsg_recv;
+pub mod poll;
+pub mod ratelog;
+pub mod recv;
+pub mod rerequest;
+pub mod send;
+pub mod socket;
+
+#[doc(hidden)]
+pub use tracing as __tracing;
+
+pub use arbiter::{Arbiter, ArbiterConfig, ArbiterStats, Feed, Output};
+pub use clock::now_ns;
+pub use recv::{BatchReceiver, Endpoint, Received};
+pub use rerequest::Requester;
+pub use send::{MmsgSender, OutDatagram, SendReport};
