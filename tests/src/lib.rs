@@ -369,6 +369,7 @@ pub fn signal(pid: u32, sig: &str) {
         .arg(pid.to_string())
         .status();
 }
+pub mod exchange;
 pub mod netns;
 
 /// Starts `tickcast ARGS` with stdout and stderr captured.

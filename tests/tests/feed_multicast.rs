@@ -5,109 +5,14 @@
 //! one fills becomes one `feed_status` record, in its place in the stream.
 
 use feedhandler::source::multicast::MulticastSource;
-use feedhandler::source::{Frame, Framing};
 use feedhandler::{FeedHandler, SessionClock};
 use net::Endpoint;
-use protocol::moldudp64::{split_block, Packet, PacketBuilder, Request, Session};
+use protocol::moldudp64::{Packet, Session};
 use protocol::schema::{Body, FeedStatus, Repr};
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
-
-const SNIPPET: &str = "itch50/nasdaq-20191230-0930-snippet.itch50";
-
-fn date() -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(2019, 12, 30).unwrap()
-}
-
-/// The snippet in MoldUDP64 packets of at most 12 messages (about 84 datagrams), from seq 1.
-fn packets(session: &Session) -> Vec<Vec<u8>> {
-    let file = std::fs::read(tickcast_tests::data(SNIPPET)).unwrap();
-    let mut rest = &file[..];
-    let mut out = Vec::new();
-    let mut seq = 1;
-    let mut b = PacketBuilder::new(vec![0u8; 1400], 1400, session, seq).unwrap();
-    while let Some((msg, r)) = split_block(rest) {
-        rest = r;
-        if b.count() == 12 || !b.fits(msg.len()) {
-            seq = b.next_sequence();
-            out.push(b.as_bytes().to_vec());
-            b = PacketBuilder::new(vec![0u8; 1400], 1400, session, seq).unwrap();
-        }
-        b.append(msg).unwrap();
-    }
-    out.push(b.as_bytes().to_vec());
-    out
-}
-
-/// Normalized records without the receive time (which differs between runs).
-fn key(m: &Repr) -> Repr {
-    Repr {
-        recv_ts_ns: 0,
-        event_ts_ns: if matches!(m.body, Body::FeedStatus(_)) {
-            0
-        } else {
-            m.event_ts_ns
-        },
-        ..*m
-    }
-}
-
-/// The uninterrupted file, normalized.
-fn reference() -> Vec<Repr> {
-    let file = std::fs::read(tickcast_tests::data(SNIPPET)).unwrap();
-    let mut fh = FeedHandler::new(SessionClock::new(date()), false);
-    let mut out = Vec::new();
-    fh.on_frame(
-        &Frame {
-            framing: Framing::BinaryFile,
-            bytes: &file,
-            recv_ts_ns: 1,
-            feed: net::Feed::A,
-        },
-        &mut |m| out.push(key(m)),
-    );
-    assert_eq!(fh.normalizer.stats.messages, 1000);
-    out
-}
-
-/// The exchange's re-request server: answers each request after `delay` with the stored packets
-/// that hold the requested sequences. Returns how many requests it saw.
-fn server(packets: Vec<Vec<u8>>, delay: Duration) -> (SocketAddrV4, std::thread::JoinHandle<u64>) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let addr = match sock.local_addr().unwrap() {
-        std::net::SocketAddr::V4(a) => a,
-        _ => unreachable!(),
-    };
-    let t = std::thread::spawn(move || {
-        let mut buf = [0u8; 64];
-        let mut seen = 0;
-        let deadline = Instant::now() + Duration::from_secs(8);
-        let mut idle_since = Instant::now();
-        while Instant::now() < deadline && idle_since.elapsed() < Duration::from_secs(2) {
-            let Ok((n, from)) = sock.recv_from(&mut buf) else {
-                continue;
-            };
-            idle_since = Instant::now();
-            let Ok(r) = Request::new_checked(&buf[..n]) else {
-                continue;
-            };
-            seen += 1;
-            std::thread::sleep(delay);
-            let (first, last) = (r.sequence(), r.sequence() + u64::from(r.count()));
-            for p in &packets {
-                let pk = Packet::new_checked(&p[..]).unwrap();
-                if pk.sequence() < last && pk.next_sequence() > first {
-                    sock.send_to(p, from).unwrap();
-                }
-            }
-        }
-        seen
-    });
-    (addr, t)
-}
+use tickcast_tests::exchange::{date, every, key, packets, reference, server};
 
 struct Run {
     out: Vec<Repr>,
@@ -124,7 +29,7 @@ fn run(
     drop_b: Option<&BTreeSet<usize>>,
     rerequest: Option<SocketAddrV4>,
 ) -> Run {
-    let port = tickcast_tests::ports(u16::from(test));
+    let port = tickcast_tests::ports(15 + u16::from(test));
     let a = SocketAddrV4::new(Ipv4Addr::new(239, 78, test, 1), port);
     let b = SocketAddrV4::new(Ipv4Addr::new(239, 78, test, 2), port);
     let ep_b = Endpoint::new(b, Ipv4Addr::LOCALHOST);
@@ -173,10 +78,6 @@ fn run(
     }
     assert_eq!(src.kernel_drops(), 0);
     Run { out, fh }
-}
-
-fn every(n: usize, offset: usize, len: usize) -> BTreeSet<usize> {
-    (0..len).filter(|i| i % n == offset).collect()
 }
 
 fn session() -> Session {
