@@ -7,7 +7,7 @@ use crate::clock::SessionClock;
 use crate::normalize::Normalizer;
 use crate::source::{Frame, Framing};
 use crate::upstream::{self, Adapter, Sink, Upstream};
-use net::arbiter::{ArbiterConfig, Feed};
+use net::arbiter::{Arbiter, ArbiterConfig, Feed};
 use net::ratelog::RateLimited;
 use net::warn_limited;
 use protocol::moldudp64::{split_block, Packet, PacketKind};
@@ -123,29 +123,23 @@ impl FeedHandler {
     /// Runs the upstream receiver's timers at `now_ns` (wall clock for a live feed): requests,
     /// retries, holes declared lost. Call from the duty cycle of a live feed.
     pub fn tick(&mut self, now_ns: u64, out: &mut impl FnMut(&Repr)) {
-        let session = self.upstream_session();
-        let Upstream {
-            arbiter, requester, ..
-        } = &mut self.upstream;
-        let mut a = Adapter {
-            sink: Normalize {
-                normalizer: &mut self.normalizer,
-                gates: &mut self.gates,
-                ts: now_ns,
-                out,
-            },
-            requester: requester.as_mut(),
-            session,
-            ended: false,
-        };
-        arbiter.tick(now_ns, &mut a);
-        self.sync_stats();
+        self.run_receiver(now_ns, out, |arbiter, a| arbiter.tick(now_ns, a));
     }
 
     /// The input ended for good (end of a file): holes still open are reported lost and what
     /// waited behind them is normalized, in order.
     pub fn finish(&mut self, out: &mut impl FnMut(&Repr)) {
-        let ts = self.last_ts;
+        self.run_receiver(self.last_ts, out, |arbiter, a| arbiter.flush(a));
+    }
+
+    /// Runs `f` on the upstream receiver with its outputs wired to normalization (at time `ts`)
+    /// and to the exchange's re-request server.
+    fn run_receiver<F: FnMut(&Repr)>(
+        &mut self,
+        ts: u64,
+        out: &mut F,
+        f: impl FnOnce(&mut Arbiter, &mut Adapter<'_, Normalize<'_, F>>),
+    ) {
         let session = self.upstream_session();
         let Upstream {
             arbiter, requester, ..
@@ -161,7 +155,7 @@ impl FeedHandler {
             session,
             ended: false,
         };
-        arbiter.flush(&mut a);
+        f(arbiter, &mut a);
         self.sync_stats();
     }
 
@@ -242,30 +236,13 @@ impl FeedHandler {
                 }
             }
         }
-        let session = self.upstream_session();
-        let Upstream {
-            arbiter, requester, ..
-        } = &mut self.upstream;
-        let implausible = arbiter.stats.implausible;
-        let mut a = Adapter {
-            sink: Normalize {
-                normalizer: &mut self.normalizer,
-                gates: &mut self.gates,
-                ts,
-                out,
-            },
-            requester: requester.as_mut(),
-            session,
-            ended: false,
-        };
-        match p.kind() {
-            PacketKind::Data => {
-                arbiter.on_data(ts, feed, p.sequence(), p.messages().flatten(), &mut a)
-            }
-            PacketKind::Heartbeat => arbiter.on_heartbeat(ts, p.sequence(), &mut a),
-            PacketKind::EndOfSession => arbiter.on_end_of_session(ts, p.sequence(), &mut a),
-        }
-        if arbiter.stats.implausible > implausible {
+        let implausible = self.upstream.arbiter.stats.implausible;
+        self.run_receiver(ts, out, |arbiter, a| match p.kind() {
+            PacketKind::Data => arbiter.on_data(ts, feed, p.sequence(), p.messages().flatten(), a),
+            PacketKind::Heartbeat => arbiter.on_heartbeat(ts, p.sequence(), a),
+            PacketKind::EndOfSession => arbiter.on_end_of_session(ts, p.sequence(), a),
+        });
+        if self.upstream.arbiter.stats.implausible > implausible {
             self.normalizer.stats.bad_datagrams += 1;
             warn_limited!(
                 self.gates.bad_datagram,
@@ -273,7 +250,6 @@ impl FeedHandler {
                 "sequence implausibly far ahead; datagram held back"
             );
         }
-        self.sync_stats();
     }
 }
 
