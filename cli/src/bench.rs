@@ -126,6 +126,7 @@ impl Source for MemorySource {
             bytes: &self.data[a..b],
             recv_ts_ns: feedhandler::now_ns(),
             feed: net::Feed::A,
+            from: None,
         }))
     }
 }

@@ -1,6 +1,7 @@
 //! The distributor's configuration: TOML, every key documented in docs/CONFIG.md. Unknown keys
 //! and bad values are errors of one line that names the key.
 
+use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -54,6 +55,10 @@ pub struct Feed {
     /// multicast: interface to join on.
     #[serde(default = "d_loopback")]
     pub interface: Ipv4Addr,
+    /// The exchange's MoldUDP64 session; without it the session is adopted after consistent
+    /// traffic from one sender, never from one datagram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
     /// multicast: the exchange's feed B (same stream, another group); first copy wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_b: Option<SocketAddrV4>,
@@ -162,9 +167,10 @@ pub struct Group {
     /// Requests per second allowed per source address.
     #[serde(default = "d_retransmit_rate")]
     pub retransmit_rate: u32,
-    /// Source subnets allowed to request ("A.B.C.D/N").
-    #[serde(default = "d_allow")]
-    pub retransmit_allow: Vec<String>,
+    /// Source subnets allowed to request ("A.B.C.D/N"); default: loopback plus the subnets
+    /// of the group's sending interfaces, resolved at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retransmit_allow: Option<Vec<String>>,
     /// Messages kept in memory for retransmission (older ones come from the journal).
     #[serde(default = "d_ring")]
     pub ring: usize,
@@ -261,9 +267,6 @@ fn d_retransmit_cap() -> u16 {
 fn d_retransmit_rate() -> u32 {
     200
 }
-fn d_allow() -> Vec<String> {
-    vec!["127.0.0.0/8".into()]
-}
 fn d_ring() -> usize {
     1 << 18
 }
@@ -280,32 +283,63 @@ fn d_fsync_interval() -> u64 {
     100
 }
 
-/// An IPv4 subnet `A.B.C.D/N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subnet {
-    pub addr: u32,
-    pub mask: u32,
+/// An allowed source subnet: `A.B.C.D/N`, or `A.B.C.D` for one host.
+pub fn parse_subnet(s: &str) -> Result<Ipv4Net, String> {
+    let with_prefix = if s.contains('/') {
+        s.to_string()
+    } else {
+        format!("{s}/32")
+    };
+    with_prefix
+        .parse::<Ipv4Net>()
+        .map(|n| n.trunc())
+        .map_err(|_| format!("{s:?} is not A.B.C.D/N with N in 0..=32"))
 }
 
-impl Subnet {
-    pub fn parse(s: &str) -> Result<Subnet, String> {
-        let (a, n) = s.split_once('/').unwrap_or((s, "32"));
-        let addr: Ipv4Addr = a.parse().map_err(|_| format!("{s:?} is not A.B.C.D/N"))?;
-        let n: u32 = n
-            .parse()
-            .ok()
-            .filter(|n| *n <= 32)
-            .ok_or_else(|| format!("{s:?}: prefix length must be 0..=32"))?;
-        let mask = if n == 0 { 0 } else { u32::MAX << (32 - n) };
-        Ok(Subnet {
-            addr: u32::from(addr) & mask,
-            mask,
-        })
+/// The subnets a group's re-request server answers: `retransmit_allow` when given, else
+/// loopback plus the subnets of the group's sending interfaces on this host.
+pub fn retransmit_subnets(g: &Group) -> Vec<Ipv4Net> {
+    match &g.retransmit_allow {
+        Some(list) => list.iter().filter_map(|s| parse_subnet(s).ok()).collect(),
+        None => {
+            let mut nets = vec![Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8).unwrap_or_default()];
+            for iface in [Some(g.interface), g.interface_b].into_iter().flatten() {
+                if let Some(n) = net::ifaddr::subnet_of(iface) {
+                    if !nets.contains(&n) {
+                        nets.push(n);
+                    }
+                }
+            }
+            nets
+        }
     }
+}
 
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & self.mask == self.addr
+/// Warnings about a config that is valid but will not work as probably meant on this host.
+pub fn warnings(cfg: &Config) -> Vec<String> {
+    let mut w = Vec::new();
+    for (i, g) in cfg.groups.iter().enumerate() {
+        let Some(list) = &g.retransmit_allow else {
+            continue;
+        };
+        let allowed: Vec<Ipv4Net> = list.iter().filter_map(|s| parse_subnet(s).ok()).collect();
+        for iface in [Some(g.interface), g.interface_b].into_iter().flatten() {
+            if iface.is_loopback() {
+                continue;
+            }
+            let net = net::ifaddr::subnet_of(iface)
+                .unwrap_or_else(|| Ipv4Net::new(iface, 32).unwrap_or_default());
+            if !allowed.iter().any(|a| a.contains(&net.network())) {
+                w.push(format!(
+                    "group[{i}] ({}).retransmit_allow: {list:?} refuses subscribers on {net}, \
+                     the network of its sending interface {iface}: their re-requests would go \
+                     unanswered",
+                    g.name
+                ));
+            }
+        }
     }
+    w
 }
 
 /// A parsed `partition = "K/N"`.
@@ -392,6 +426,13 @@ impl Config {
             if Some(b) == f.group && f.interface_b.unwrap_or(f.interface) == f.interface {
                 return Err(format!(
                     "feed.group_b: {b} is feed A's group on the same interface"
+                ));
+            }
+        }
+        if let Some(s) = &f.session {
+            if protocol::Session::new(s).is_err() {
+                return Err(format!(
+                    "feed.session: {s:?} must be 1 to 10 printable ASCII characters"
                 ));
             }
         }
@@ -490,8 +531,8 @@ impl Config {
             if g.ring == 0 {
                 return Err(format!("{}: must be at least 1", at("ring")));
             }
-            for s in &g.retransmit_allow {
-                Subnet::parse(s).map_err(|e| format!("{}: {e}", at("retransmit_allow")))?;
+            for s in g.retransmit_allow.iter().flatten() {
+                parse_subnet(s).map_err(|e| format!("{}: {e}", at("retransmit_allow")))?;
             }
             let Some(shard) = shard_of(&g.name) else {
                 return Err(format!("{}: group is in no [[shard]]", at("name")));
@@ -568,12 +609,16 @@ mod tests {
 
     #[test]
     fn subnets_and_partitions() {
-        let s = Subnet::parse("10.1.0.0/16").unwrap();
-        assert!(s.contains(Ipv4Addr::new(10, 1, 200, 3)));
-        assert!(!s.contains(Ipv4Addr::new(10, 2, 0, 1)));
-        assert!(Subnet::parse("0.0.0.0/0")
+        let s = parse_subnet("10.1.0.0/16").unwrap();
+        assert!(s.contains(&Ipv4Addr::new(10, 1, 200, 3)));
+        assert!(!s.contains(&Ipv4Addr::new(10, 2, 0, 1)));
+        assert!(parse_subnet("0.0.0.0/0")
             .unwrap()
-            .contains(Ipv4Addr::new(1, 2, 3, 4)));
+            .contains(&Ipv4Addr::new(1, 2, 3, 4)));
+        assert!(parse_subnet("10.0.0.1")
+            .unwrap()
+            .contains(&Ipv4Addr::new(10, 0, 0, 1)));
+        assert!(parse_subnet("10.0.0.0/33").is_err());
         assert_eq!(parse_partition("1/4"), Ok((1, 4)));
         assert!(parse_partition("4/4").is_err());
         assert!(parse_range("M-A").is_err());

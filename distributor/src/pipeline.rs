@@ -208,6 +208,14 @@ pub fn run_feed(
     };
     // Sample captures zero their MoldUDP64 headers; only a live feed must be sequenced.
     fh.accept_unsequenced = !matches!(feed, FeedSource::Multicast { .. });
+    if let Some(s) = cfg
+        .feed
+        .session
+        .as_deref()
+        .and_then(|s| protocol::Session::new(s).ok())
+    {
+        fh.upstream.set_session(s);
+    }
     let mut fan = Fanout {
         router: Router::new(&cfg.groups),
         inputs,
@@ -264,7 +272,9 @@ pub fn run_feed(
             rerequest,
             ..
         } => {
-            fh.upstream.requester = rerequest;
+            if let Some(r) = rerequest {
+                fh.upstream.set_requester(r);
+            }
             while running(&fan) {
                 // A frame runs the upstream timers on its arrival time (a backlog is judged
                 // by when its datagrams arrived, so feed B's copy still wins); the wall clock

@@ -1,7 +1,7 @@
 //! Retransmission: an in-memory ring of each group's recent records, and the guards of the
 //! re-request server (allowed subnets, a token bucket per source).
 
-use crate::config::Subnet;
+use ipnet::Ipv4Net;
 use protocol::schema::RECORD_SIZE;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -52,7 +52,7 @@ pub enum Refusal {
 
 /// Source checks for one re-request server.
 pub struct Guard {
-    allow: Vec<Subnet>,
+    allow: Vec<Ipv4Net>,
     rate: f64,
     buckets: HashMap<Ipv4Addr, (f64, Instant)>,
 }
@@ -61,7 +61,7 @@ pub struct Guard {
 const MAX_SOURCES: usize = 4096;
 
 impl Guard {
-    pub fn new(allow: Vec<Subnet>, rate_per_s: u32) -> Guard {
+    pub fn new(allow: Vec<Ipv4Net>, rate_per_s: u32) -> Guard {
         Guard {
             allow,
             rate: f64::from(rate_per_s.max(1)),
@@ -70,7 +70,7 @@ impl Guard {
     }
 
     pub fn check(&mut self, src: Ipv4Addr, now: Instant) -> Result<(), Refusal> {
-        if !self.allow.iter().any(|s| s.contains(src)) {
+        if !self.allow.iter().any(|s| s.contains(&src)) {
             return Err(Refusal::Denied);
         }
         if self.buckets.len() >= MAX_SOURCES && !self.buckets.contains_key(&src) {
@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn guard_denies_and_limits() {
-        let mut g = Guard::new(vec![Subnet::parse("127.0.0.0/8").unwrap()], 5);
+        let mut g = Guard::new(vec!["127.0.0.0/8".parse().unwrap()], 5);
         let now = Instant::now();
         assert_eq!(
             g.check(Ipv4Addr::new(10, 0, 0, 1), now),

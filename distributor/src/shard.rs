@@ -4,7 +4,7 @@
 //! groups, feeds A and B, unicast destinations, retransmissions — to the kernel in one sendmmsg.
 
 use crate::batch::{self, ShardInput, ShardQueue};
-use crate::config::{Config, Group, Idle, Journal as JournalCfg, Subnet};
+use crate::config::{Config, Group, Idle, Journal as JournalCfg};
 use crate::counters::{GroupCounters, ShardCounters};
 use crate::journal::Journal;
 use crate::retransmit::{Guard, Refusal, Ring};
@@ -180,11 +180,11 @@ impl Shard {
                 tracing::warn!("{w}");
             }
             let next = journal.next_seq();
-            let allow = g
-                .retransmit_allow
-                .iter()
-                .filter_map(|s| Subnet::parse(s).ok())
-                .collect();
+            let allow = crate::config::retransmit_subnets(g);
+            if g.retransmit_allow.is_none() {
+                let nets: Vec<String> = allow.iter().map(|n| n.to_string()).collect();
+                tracing::info!(group = %g.name, allow = ?nets, "re-requests allowed from loopback and the sending interfaces' subnets");
+            }
             let builder =
                 PacketBuilder::new(vec![0u8; g.max_payload], g.max_payload, &session, next)
                     .map_err(|e| at(e.to_string()))?;

@@ -92,6 +92,10 @@ fn shard_loop_does_not_allocate_per_message() {
     };
     feed(100_000);
     wait_for(100_000);
+    // The feed waits on the batch pool when the shard is behind; crossbeam allocates a
+    // thread's waiting context the first time it blocks (once per thread, not per message).
+    let (_keep, never) = crossbeam_channel::bounded::<()>(0);
+    let _ = never.recv_timeout(Duration::from_millis(1));
     let before = ALLOCS.load(Ordering::Relaxed);
     feed(200_000);
     wait_for(300_000);

@@ -54,6 +54,7 @@ fn benches(c: &mut Criterion) {
                     bytes: &data,
                     recv_ts_ns: 1,
                     feed: net::Feed::A,
+                    from: None,
                 };
                 fh.on_frame(&frame, &mut |m| acc = acc.wrapping_add(m.event_ts_ns));
                 black_box(acc)

@@ -7,7 +7,7 @@ use crate::clock::SessionClock;
 use crate::normalize::Normalizer;
 use crate::source::{Frame, Framing};
 use crate::upstream::{self, Adapter, Sink, Upstream};
-use net::arbiter::{Arbiter, ArbiterConfig, Feed};
+use net::arbiter::{Arbiter, ArbiterConfig};
 use net::ratelog::RateLimited;
 use net::warn_limited;
 use protocol::moldudp64::{split_block, Packet, PacketKind};
@@ -110,7 +110,7 @@ impl FeedHandler {
         self.last_ts = self.last_ts.max(frame.recv_ts_ns);
         match frame.framing {
             Framing::MoldUdp64 => {
-                self.on_packet(frame.bytes, frame.recv_ts_ns, frame.feed, out);
+                self.on_packet(frame, out);
                 // Recorded feeds have no other clock: the receiver's timers run on frame time.
                 if self.upstream.arbiter.pending() {
                     self.tick(self.last_ts, out);
@@ -183,7 +183,8 @@ impl FeedHandler {
         }
     }
 
-    fn on_packet(&mut self, bytes: &[u8], ts: u64, feed: Feed, out: &mut impl FnMut(&Repr)) {
+    fn on_packet(&mut self, frame: &Frame<'_>, out: &mut impl FnMut(&Repr)) {
+        let (bytes, ts, feed) = (frame.bytes, frame.recv_ts_ns, frame.feed);
         let Ok(p) = Packet::new_checked(bytes) else {
             self.normalizer.stats.bad_datagrams += 1;
             warn_limited!(
@@ -193,9 +194,9 @@ impl FeedHandler {
             );
             return;
         };
-        if !self.upstream.session_ok(p.session()) {
+        if !self.upstream.admit(ts, feed, frame.from, p.session()) {
             self.normalizer.stats.bad_datagrams += 1;
-            warn_limited!(self.gates.bad_datagram, session = %p.session(), "datagram for another session; skipped");
+            warn_limited!(self.gates.bad_datagram, session = %p.session(), from = ?frame.from, "datagram of another session or sender; skipped");
             return;
         }
         match p.kind() {
@@ -238,10 +239,13 @@ impl FeedHandler {
         }
         let implausible = self.upstream.arbiter.stats.implausible;
         self.run_receiver(ts, out, |arbiter, a| match p.kind() {
-            PacketKind::Data => arbiter.on_data(ts, feed, p.sequence(), p.messages().flatten(), a),
+            PacketKind::Data => {
+                arbiter.on_data(ts, feed, p.sequence(), p.messages().map(|m| m.ok()), a)
+            }
             PacketKind::Heartbeat => arbiter.on_heartbeat(ts, p.sequence(), a),
             PacketKind::EndOfSession => arbiter.on_end_of_session(ts, p.sequence(), a),
         });
+        self.upstream.after_input();
         if self.upstream.arbiter.stats.implausible > implausible {
             self.normalizer.stats.bad_datagrams += 1;
             warn_limited!(

@@ -639,6 +639,7 @@ impl Source for GeneratorSource {
             bytes: &self.buf[..at],
             recv_ts_ns: net::now_ns(),
             feed: net::Feed::A,
+            from: None,
         }))
     }
 }

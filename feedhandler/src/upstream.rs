@@ -3,9 +3,11 @@
 //! re-request server, later messages held until the hole is filled or declared lost), plus the
 //! session lock. Messages leave it strictly in exchange sequence order.
 
+use net::admission::{Admission, Verdict};
 use net::arbiter::{Arbiter, ArbiterConfig, ArbiterStats, Feed, Output};
 use net::Requester;
 use protocol::moldudp64::Session;
+use std::net::SocketAddrV4;
 
 /// Receiver settings for a live exchange feed: a hole the other feed does not fill within
 /// 2 ms is requested; a gap is given up after 1 s, so normalization never waits longer.
@@ -27,8 +29,9 @@ pub fn file_config() -> ArbiterConfig {
         request_timeout_ns: 50_000_000,
         max_retries: 0,
         gap_timeout_ns: 50_000_000,
-        // Captures may start mid-session and may hold long quiet spells: no jump guard.
+        // Captures start mid-session and samples skip ahead; nobody forges a file.
         max_jump: u64::MAX / 4,
+        confirm_ns: 0,
         ..ArbiterConfig::default()
     }
 }
@@ -36,39 +39,59 @@ pub fn file_config() -> ArbiterConfig {
 /// Follows one upstream session.
 pub struct Upstream {
     pub arbiter: Arbiter,
-    session: Option<Session>,
+    /// Which datagrams are the exchange's: the session (explicit or adopted after consistent
+    /// traffic) and each feed's pinned sender.
+    pub admission: Admission,
     /// Requests for missing ranges go here (live feeds with a re-request server).
     pub requester: Option<Requester>,
-    pub wrong_session: u64,
 }
 
 impl Upstream {
     pub fn new(cfg: ArbiterConfig) -> Upstream {
         Upstream {
             arbiter: Arbiter::new(cfg),
-            session: None,
+            admission: Admission::new(None, 2_000_000_000),
             requester: None,
-            wrong_session: 0,
         }
     }
 
-    /// The upstream session, once the first packet fixed it.
-    pub fn session(&self) -> Option<Session> {
-        self.session
+    /// Expects this session only (`[feed] session`).
+    pub fn set_session(&mut self, session: Session) {
+        let pinned = self.requester.as_ref().map(|r| r.server());
+        self.admission = Admission::new(Some(session), 2_000_000_000);
+        if let Some(server) = pinned {
+            self.admission.pin_retransmit(server);
+        }
     }
 
-    /// Checks a packet's session; the first packet fixes it. `false`: skip the packet.
-    pub fn session_ok(&mut self, s: Session) -> bool {
-        match self.session {
-            None => {
-                self.session = Some(s);
+    /// Sends re-requests to the exchange's server; its answers are the only ones admitted.
+    pub fn set_requester(&mut self, requester: Requester) {
+        self.admission.pin_retransmit(requester.server());
+        self.requester = Some(requester);
+    }
+
+    /// The upstream session in force (given or adopted), or the candidate before adoption.
+    pub fn session(&self) -> Option<Session> {
+        self.admission.current()
+    }
+
+    /// Whether a datagram is the exchange's (session, sender); restarts the receiver when a
+    /// first stray session gives way to another.
+    pub fn admit(&mut self, now: u64, feed: Feed, from: Option<SocketAddrV4>, s: Session) -> bool {
+        match self.admission.check(now, feed, from, s) {
+            Verdict::Admit => true,
+            Verdict::Reject => false,
+            Verdict::Restart => {
+                self.arbiter = Arbiter::new(*self.arbiter.config());
                 true
             }
-            Some(want) if want == s => true,
-            Some(_) => {
-                self.wrong_session += 1;
-                false
-            }
+        }
+    }
+
+    /// Adopts the candidate session once the receiver has established the stream on it.
+    pub fn after_input(&mut self) {
+        if self.arbiter.established() {
+            self.admission.confirm();
         }
     }
 

@@ -62,6 +62,7 @@ fn hot_path_does_not_allocate_per_message() {
         bytes: b,
         recv_ts_ns: 1,
         feed: net::Feed::A,
+        from: None,
     };
     fh.on_frame(&frame(&data[..cut]), &mut |_| normalized += 1); // warm-up
     let before = ALLOCS.load(Ordering::Relaxed);

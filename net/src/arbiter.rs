@@ -4,15 +4,34 @@
 //! handler runs one on the exchange's feeds, so that ITCH messages reach normalization strictly
 //! in exchange sequence order.
 //!
-//! - The first copy of each sequence wins; later copies (from either feed, or a retransmission)
-//!   are dropped as duplicates.
-//! - A hole becomes a gap only when it has stayed open for `gap_window_ns` (both feeds missed it).
-//!   Then the missing range is requested, with timeout, exponential back-off and a cap on
-//!   requests in flight.
-//! - Messages after a hole wait in a bounded buffer and are released in order; when the buffer
-//!   would overflow, or a gap stays unfilled for `gap_timeout_ns`, the hole is reported as an
-//!   explicit `gap(from, to)` and the stream continues. Nothing is ever skipped silently.
-//! - Heartbeats and end of session advance the known end (revealing tail loss).
+//! - The first valid copy of each sequence wins; later copies (from either feed, or a
+//!   retransmission) are dropped as duplicates. A malformed message (`None` from the caller's
+//!   validation) is not a copy: its sequence stays a hole, to be filled or reported.
+//! - A hole's age counts from when it *opened*: when the stream first showed that its sequences
+//!   exist (a later message or a heartbeat arrived). Open times never decrease along the
+//!   sequence, so the front hole is always the oldest.
+//! - A hole older than `gap_window_ns` (the other feed did not fill it) is requested, with a
+//!   timeout doubling on each retry and at most `max_inflight` requests out; holes beyond that
+//!   cap age all the same.
+//! - **Every hole is reported lost (`gap(from, to)`) at most `gap_timeout_ns` after it opened**,
+//!   however many holes are open and whatever happens to the requests; delivery continues at
+//!   once. Messages after a hole wait in a bounded buffer and are released in order.
+//! - **Far-ahead input is not believed on its own.** A packet or heartbeat beyond the buffer
+//!   window (or more than `max_jump` past everything known) is held back: it is believed only
+//!   when traffic continuing it keeps coming for `confirm_ns` with nothing from the current
+//!   stream in between (the sender really moved on, e.g. after this receiver stalled). A stray or
+//!   forged datagram therefore never makes the receiver declare lost what the real stream still
+//!   delivers, never evicts holes, and costs bounded work (no loop runs per sequence number).
+//! - End of session is believed only when consistent with the stream (its next sequence at or
+//!   past everything known and within the window).
+//! - **The stream is established by two consistent inputs**, not one: the first packet or
+//!   heartbeat anchors the receiver provisionally (its messages wait); a second input that
+//!   moves the stream forward within the window (or repeats it a gap window later) confirms it,
+//!   and delivery starts. An inconsistent input before that replaces the provisional anchor. A
+//!   stream that, once established, is only ever seen far *behind* (the anchor was a stray) is
+//!   followed back after `confirm_ns` the same way a forward jump is.
+
+use std::collections::VecDeque;
 
 /// The largest message the receiver can hold while it waits for a hole to fill: a tickcast
 /// record (64 bytes) and every ITCH 5.0 message (at most 50) fit. A longer message is delivered
@@ -30,14 +49,15 @@ pub enum Feed {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArbiterConfig {
-    /// How long a hole may stay open (the other feed may still bring it) before it is a gap.
+    /// How long a hole may stay open (the other feed may still bring it) before it is requested.
     pub gap_window_ns: u64,
     /// First request timeout; doubled on every retry.
     pub request_timeout_ns: u64,
+    /// Retries after the first request (then the hole waits for its gap timeout).
     pub max_retries: u32,
-    /// A gap still open this long after it opened is reported lost.
+    /// A hole still open this long after it opened is reported lost.
     pub gap_timeout_ns: u64,
-    /// Messages held after a hole.
+    /// Messages held after a hole (the buffer window).
     pub buffer: usize,
     /// Requests outstanding at once.
     pub max_inflight: usize,
@@ -45,23 +65,32 @@ pub struct ArbiterConfig {
     pub max_request: u16,
     /// On late join, request everything from sequence 1 instead of starting where we joined.
     pub request_from_start: bool,
-    /// A packet more than this far past everything known is believed only when the stream
-    /// confirms it (a spoofed or corrupt sequence must not open a giant gap).
+    /// A packet more than this far past everything known needs confirmation (see `confirm_ns`).
     pub max_jump: u64,
+    /// How long traffic beyond the window must keep coming, with nothing from the current
+    /// stream in between, before the receiver believes the sender really jumped ahead. 0
+    /// trusts the input: the first packet establishes the stream and every jump is followed at
+    /// once (recorded files, where nobody forges and samples skip ahead).
+    pub confirm_ns: u64,
 }
 
 impl Default for ArbiterConfig {
+    /// Defaults for a trading application on a colo LAN (round trips of tens of µs): A/B skew
+    /// up to 2 ms is absorbed without a request; a request is retried after 20, 40, 80, 160,
+    /// 320 ms; a hole is given up 1 s after it opened, so no message waits longer than that
+    /// behind a loss (docs/RELIABILITY.md).
     fn default() -> Self {
         ArbiterConfig {
             gap_window_ns: 2_000_000,
-            request_timeout_ns: 50_000_000,
-            max_retries: 6,
-            gap_timeout_ns: 3_000_000_000,
+            request_timeout_ns: 20_000_000,
+            max_retries: 4,
+            gap_timeout_ns: 1_000_000_000,
             buffer: 1 << 16,
             max_inflight: 16,
             max_request: 1000,
             request_from_start: false,
             max_jump: 1 << 20,
+            confirm_ns: 3_000_000_000,
         }
     }
 }
@@ -76,6 +105,9 @@ pub trait Output {
     fn request(&mut self, from: u64, count: u16);
     /// The session ended; every message before `next` has been delivered or reported lost.
     fn end_of_session(&mut self, next: u64);
+    /// A request for `count` messages from `from` timed out with its first message still
+    /// missing (the server is unreachable, refuses, rate-limits, or its answer was lost).
+    fn request_unanswered(&mut self, _from: u64, _count: u16) {}
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,24 +124,71 @@ pub struct ArbiterStats {
     pub gaps_lost: u64,
     pub messages_lost: u64,
     pub requests: u64,
+    /// Requests that timed out with their first message still missing.
+    pub requests_unanswered: u64,
     /// New messages that arrived by retransmission.
     pub recovered: u64,
     /// Messages that arrived before the delivery point and had to wait.
     pub buffered: u64,
-    /// Packets ignored because their sequence jumped implausibly far ahead (a spoofed or
-    /// corrupt datagram); a real jump is confirmed by the next packet and then accepted.
+    /// Packets or heartbeats held back because they jumped beyond the window and nothing had
+    /// confirmed the jump (a stray, forged or corrupt datagram, or a sender far ahead).
     pub implausible: u64,
+    /// Jumps that were confirmed and followed.
+    pub jumps: u64,
+    /// Messages the caller flagged malformed: their sequences stay holes.
+    pub malformed: u64,
     /// Messages longer than `RECORD` that could not wait in the buffer.
     pub oversized: u64,
+    /// End-of-session packets ignored because they contradict the stream.
+    pub inconsistent_end: u64,
+}
+
+impl std::ops::AddAssign for ArbiterStats {
+    /// Sums counters (several groups' statistics into one).
+    fn add_assign(&mut self, o: ArbiterStats) {
+        self.received += o.received;
+        self.delivered += o.delivered;
+        self.duplicates += o.duplicates;
+        self.gaps_opened += o.gaps_opened;
+        self.gaps_filled += o.gaps_filled;
+        self.gaps_lost += o.gaps_lost;
+        self.messages_lost += o.messages_lost;
+        self.requests += o.requests;
+        self.requests_unanswered += o.requests_unanswered;
+        self.recovered += o.recovered;
+        self.buffered += o.buffered;
+        self.implausible += o.implausible;
+        self.jumps += o.jumps;
+        self.malformed += o.malformed;
+        self.oversized += o.oversized;
+        self.inconsistent_end += o.inconsistent_end;
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Inflight {
     from: u64,
     to: u64,
-    opened_ns: u64,
     sent_ns: u64,
     tries: u32,
+}
+
+/// A far-away sequence (ahead or behind) seen but not yet believed.
+#[derive(Debug, Clone, Copy)]
+struct Jump {
+    first: u64,
+    end: u64,
+    since_ns: u64,
+}
+
+/// The provisional anchor: the first input, not yet confirmed by a second.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    end: u64,
+    at_ns: u64,
+    /// History from sequence 1 that the buffer cannot hold (`request_from_start` on a late
+    /// join): reported lost once the stream is established.
+    lost_history: Option<(u64, u64)>,
 }
 
 pub struct Arbiter {
@@ -118,18 +197,23 @@ pub struct Arbiter {
     next: u64,
     /// One past the highest sequence known to exist.
     known_end: u64,
-    /// When `known_end` last moved past what had arrived (heartbeat or end of session).
-    tail_since_ns: u64,
     slots: Vec<[u8; RECORD]>,
     lens: Vec<u8>,
     present: Vec<bool>,
-    arrived_ns: Vec<u64>,
+    /// (first sequence, when the stream first showed it exists), sequences ascending, times
+    /// non-decreasing: the open time of any missing sequence. Preallocated to the window.
+    opened: VecDeque<(u64, u64)>,
     inflight: Vec<Inflight>,
     ended: bool,
     end_reported: bool,
-    /// An implausible jump seen once: (first sequence, next after it). A second packet that
-    /// continues it confirms the jump.
-    jump: Option<(u64, u64, u64)>,
+    jump: Option<Jump>,
+    /// `Some` until the stream is established (nothing is delivered before).
+    anchor: Option<Anchor>,
+    /// An end of session seen once: (its next sequence, when). Believed when repeated a gap
+    /// window later with nothing beyond it in between (the sender repeats it).
+    end_claim: Option<(u64, u64)>,
+    /// Timers do their scan at most this often (bounded work however often `tick` is called).
+    next_scan_ns: u64,
     pub stats: ArbiterStats,
 }
 
@@ -140,15 +224,17 @@ impl Arbiter {
             cfg,
             next: 0,
             known_end: 0,
-            tail_since_ns: 0,
             slots: vec![[0u8; RECORD]; cap],
             lens: vec![0; cap],
             present: vec![false; cap],
-            arrived_ns: vec![0; cap],
+            opened: VecDeque::with_capacity(cap + 2),
             inflight: Vec::with_capacity(cfg.max_inflight.max(1)),
             ended: false,
             end_reported: false,
             jump: None,
+            anchor: None,
+            end_claim: None,
+            next_scan_ns: 0,
             stats: ArbiterStats::default(),
         }
     }
@@ -171,91 +257,279 @@ impl Arbiter {
         self.known_end > self.next
     }
 
+    pub fn config(&self) -> &ArbiterConfig {
+        &self.cfg
+    }
+
+    #[inline]
+    fn cap(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
     #[inline]
     fn slot(&self, seq: u64) -> usize {
-        (seq % self.slots.len() as u64) as usize
+        (seq % self.cap()) as usize
     }
 
-    fn start(&mut self, seq: u64, now: u64) {
-        if self.next == 0 {
-            self.next = if self.cfg.request_from_start {
-                1
-            } else {
-                seq.max(1)
-            };
-            self.known_end = self.next;
-            self.tail_since_ns = now;
-        }
+    /// Anchors the stream provisionally at the first input `[seq, end)`.
+    fn start(&mut self, seq: u64, end: u64, now: u64) {
+        let cap = self.cap();
+        let mut lost_history = None;
+        self.next = if !self.cfg.request_from_start {
+            seq.max(1)
+        } else if end <= cap + 1 {
+            1
+        } else {
+            // Only the buffer's worth of history can be recovered.
+            let from = end - cap;
+            lost_history = Some((1, from - 1));
+            from
+        };
+        self.known_end = self.next;
+        self.opened.clear();
+        self.opened.push_back((self.next, now));
+        self.present.iter_mut().for_each(|p| *p = false);
+        self.inflight.clear();
+        self.jump = None;
+        self.anchor = Some(Anchor {
+            end,
+            at_ns: now,
+            lost_history,
+        });
     }
 
-    /// Whether a packet at `seq` (next after it: `end`) is believable. A jump of more than
-    /// `max_jump` past everything known is believed only when another packet at or past
-    /// it arrives at least a gap window later (so the same datagram on feed B, or a burst of
-    /// copies, cannot vouch for itself).
-    fn plausible(&mut self, now: u64, seq: u64, end: u64) -> bool {
-        let cap = self.cfg.max_jump;
-        if self.next == 0 || seq <= self.known_end.saturating_add(cap) {
-            self.jump = None;
+    /// Whether the stream is established (delivery may start).
+    pub fn established(&self) -> bool {
+        self.next != 0 && self.anchor.is_none()
+    }
+
+    /// Before the stream is established: takes the input `[first, end)` as the anchor, as its
+    /// confirmation, or as a replacement for an anchor it contradicts. Returns whether to go on
+    /// processing it.
+    fn anchor_input(&mut self, now: u64, first: u64, end: u64, out: &mut impl Output) -> bool {
+        let Some(a) = self.anchor else {
+            if self.next == 0 {
+                self.start(first, end, now);
+            }
             return true;
-        }
-        if let Some((first, after, at)) = self.jump {
-            if seq >= first && seq <= after.saturating_add(cap) {
-                if now.saturating_sub(at) >= self.cfg.gap_window_ns {
-                    self.jump = None;
+        };
+        let cap = self.cap();
+        let consistent_with =
+            move |e: u64| end > e.saturating_sub(cap) && first < e.saturating_add(cap);
+        if !consistent_with(a.end) {
+            // Another candidate: it replaces the anchor only if it is confirmed first.
+            self.stats.implausible += 1;
+            match self.jump {
+                Some(j) if consistent_with(j.end) => {
+                    let confirms =
+                        end > j.end || now.saturating_sub(j.since_ns) >= self.cfg.gap_window_ns;
+                    if !confirms {
+                        return false;
+                    }
+                    self.stats.implausible -= 1;
+                    self.start(j.first.min(first), end.max(j.end), now);
+                    self.establish(out);
                     return true;
                 }
-                self.stats.implausible += 1;
-                return false;
+                _ => {
+                    self.jump = Some(Jump {
+                        first,
+                        end,
+                        since_ns: now,
+                    });
+                    return false;
+                }
             }
         }
-        self.jump = Some((seq, end, now));
-        self.stats.implausible += 1;
-        false
+        if end > a.end || now.saturating_sub(a.at_ns) >= self.cfg.gap_window_ns {
+            self.establish(out);
+        }
+        true
     }
 
-    /// A data packet's messages, first at `seq`.
+    /// The anchor is confirmed: history the buffer could not hold is reported, delivery starts.
+    fn establish(&mut self, out: &mut impl Output) {
+        if let Some(a) = self.anchor.take() {
+            if let Some((from, to)) = a.lost_history {
+                out.gap(from, to);
+                self.stats.gaps_lost += 1;
+                self.stats.messages_lost += to - from + 1;
+            }
+        }
+        self.drain(out);
+    }
+
+    /// Moves the known end to `end` (sequences up to it exist), noting when they opened.
+    fn extend(&mut self, end: u64, now: u64) {
+        if end <= self.known_end {
+            return;
+        }
+        if self.end_claim.is_some_and(|(seq, _)| end > seq) {
+            // The stream goes on past a claimed end: the claim was not the sender's.
+            self.end_claim = None;
+            if !self.end_reported {
+                self.ended = false;
+            }
+        }
+        // Merge with the last entry when it has the same time; the deque never outgrows the
+        // window because entries below `next` are dropped as delivery moves.
+        match self.opened.back() {
+            Some(&(_, t)) if t >= now => {}
+            _ => {
+                if self.opened.len() == self.opened.capacity() {
+                    // Cannot happen within the window; keep the older time (a hole is then
+                    // reported early rather than late, never with an allocation).
+                } else {
+                    self.opened.push_back((self.known_end, now));
+                }
+            }
+        }
+        self.known_end = end;
+    }
+
+    /// When the stream first showed `seq` exists.
+    fn opened_at(&self, seq: u64) -> u64 {
+        let i = self.opened.partition_point(|&(s, _)| s <= seq);
+        self.opened.get(i.saturating_sub(1)).map_or(0, |&(_, t)| t)
+    }
+
+    /// Drops open-time entries wholly below `next`.
+    fn trim_opened(&mut self) {
+        while self.opened.len() >= 2 && self.opened[1].0 <= self.next {
+            self.opened.pop_front();
+        }
+    }
+
+    /// Whether input reaching `[first, end)` is believable now; see the module notes. Believed
+    /// far jumps (either way) are carried out here.
+    fn plausible(&mut self, now: u64, first: u64, end: u64, out: &mut impl Output) -> bool {
+        if self.cfg.confirm_ns == 0 {
+            return self.trusted(now, first, end, out);
+        }
+        if !self.established() {
+            return self.anchor_input(now, first, end, out);
+        }
+        let cap = self.cap();
+        let limit = self
+            .known_end
+            .saturating_add(self.cfg.max_jump)
+            .min(self.next.saturating_add(cap));
+        let behind = end.saturating_add(cap) < self.next;
+        if end <= limit && first <= limit && !behind {
+            if end > self.next {
+                // The current stream is alive: any pending jump was not the sender's.
+                self.jump = None;
+            }
+            return true;
+        }
+        self.stats.implausible += 1;
+        let continues = self.jump.is_some_and(|j| {
+            first >= j.first.saturating_sub(cap) && first <= j.end.saturating_add(self.cfg.max_jump)
+        });
+        if !continues {
+            self.jump = Some(Jump {
+                first,
+                end,
+                since_ns: now,
+            });
+            return false;
+        }
+        let j = self.jump.as_mut().map(|j| {
+            j.end = j.end.max(end);
+            *j
+        });
+        let Some(j) = j else { return false };
+        if now.saturating_sub(j.since_ns) < self.cfg.confirm_ns {
+            return false;
+        }
+        // Confirmed: the sender really is over there.
+        self.jump = None;
+        self.stats.implausible -= 1;
+        self.stats.jumps += 1;
+        if behind {
+            // The stream was anchored on a stray: follow the real one from here.
+            self.start(first, end, now);
+            self.establish(out);
+        }
+        true
+    }
+
+    /// `confirm_ns == 0`: believes the input; a stream far behind is restarted from it.
+    fn trusted(&mut self, now: u64, first: u64, end: u64, out: &mut impl Output) -> bool {
+        if self.next == 0 || end.saturating_add(self.cap()) < self.next {
+            if self.next != 0 {
+                self.stats.jumps += 1;
+            }
+            self.start(first, end, now);
+            self.establish(out);
+        } else if end > self.next.saturating_add(self.cap()) {
+            self.stats.jumps += 1;
+        }
+        true
+    }
+
+    /// A data packet's messages, first at `seq`. `None` marks a message the caller found
+    /// malformed: its sequence is not filled by it.
     pub fn on_data<'a>(
         &mut self,
         now: u64,
         feed: Feed,
         seq: u64,
-        messages: impl Iterator<Item = &'a [u8]> + Clone,
+        messages: impl Iterator<Item = Option<&'a [u8]>> + Clone,
         out: &mut impl Output,
     ) {
-        if seq == 0 {
-            self.stats.implausible += 1;
+        let n = messages.clone().count() as u64;
+        if seq == 0 || n == 0 {
+            if seq == 0 {
+                self.stats.implausible += 1;
+            }
             return;
         }
-        if !self.plausible(now, seq, seq + messages.clone().count() as u64) {
+        let end = seq.saturating_add(n);
+        if !self.plausible(now, seq, end, out) {
             return;
         }
-        self.start(seq, now);
+        // A confirmed jump: the buffer cannot span it; everything before the window is
+        // reported lost at once (bounded work: holes are found by a scan of the buffer).
+        let cap = self.cap();
+        if self.established() && end > self.next.saturating_add(cap) {
+            // Trusted input reports the whole skipped range at once; otherwise the part that
+            // still fits the window stays a hole to be requested.
+            let target = if self.cfg.confirm_ns == 0 && seq >= self.known_end {
+                seq.max(end - cap)
+            } else {
+                end - cap
+            };
+            self.force_to(target, out);
+        }
+        self.extend(end, now);
         for (s, rec) in (seq..).zip(messages) {
             self.stats.received += 1;
-            self.one(now, feed, s, rec, out);
+            match rec {
+                Some(r) => self.one(feed, s, r, out),
+                None => self.stats.malformed += 1,
+            }
         }
         self.after_progress(out);
     }
 
-    fn one(&mut self, now: u64, feed: Feed, s: u64, rec: &[u8], out: &mut impl Output) {
+    fn one(&mut self, feed: Feed, s: u64, rec: &[u8], out: &mut impl Output) {
         if s < self.next {
             self.stats.duplicates += 1;
             return;
         }
-        let cap = self.slots.len() as u64;
-        if s >= self.next + cap {
-            // The buffer cannot hold it: give up the oldest holes until it fits.
-            self.force_to(s + 1 - cap, s, out);
-        }
-        if s == self.next {
+        if s == self.next && self.anchor.is_none() {
             if feed == Feed::Retransmit {
                 self.stats.recovered += 1;
             }
             self.stats.delivered += 1;
             out.deliver(s, rec);
             self.next += 1;
-            self.known_end = self.known_end.max(self.next);
             self.drain(out);
+            return;
+        }
+        if s >= self.next.saturating_add(self.cap()) {
+            // No room before the stream is established: asked for again later.
             return;
         }
         let i = self.slot(s);
@@ -265,30 +539,26 @@ impl Arbiter {
         }
         if rec.len() > RECORD {
             self.stats.oversized += 1;
-            if s + 1 > self.known_end {
-                self.known_end = s + 1;
-            }
             return;
         }
         if feed == Feed::Retransmit {
             self.stats.recovered += 1;
         }
         self.present[i] = true;
-        self.arrived_ns[i] = now;
         self.slots[i][..rec.len()].copy_from_slice(rec);
         self.lens[i] = rec.len() as u8;
         self.stats.buffered += 1;
-        if s + 1 > self.known_end {
-            self.known_end = s + 1;
-        }
     }
 
     /// Delivers buffered messages from `next` while they are contiguous.
     fn drain(&mut self, out: &mut impl Output) {
-        loop {
+        if self.anchor.is_some() {
+            return;
+        }
+        while self.next < self.known_end {
             let i = self.slot(self.next);
-            if self.next >= self.known_end || !self.present[i] {
-                return;
+            if !self.present[i] {
+                break;
             }
             self.present[i] = false;
             self.stats.delivered += 1;
@@ -296,31 +566,42 @@ impl Arbiter {
             out.deliver(self.next, &self.slots[i][..len]);
             self.next += 1;
         }
+        self.trim_opened();
     }
 
-    /// Whether `seq` is buffered.
-    #[inline]
-    fn has(&self, seq: u64) -> bool {
-        seq >= self.next
-            && seq < self.known_end
-            && seq < self.next + self.slots.len() as u64
-            && self.present[self.slot(seq)]
+    /// The first buffered sequence after `from` (exclusive), or `known_end`: a scan of at most
+    /// the buffer, never a loop over sequence numbers.
+    fn next_present(&self, from: u64) -> u64 {
+        let end = self.known_end.min(self.next.saturating_add(self.cap()));
+        let mut s = from + 1;
+        while s < end {
+            if self.present[self.slot(s)] {
+                return s;
+            }
+            s += 1;
+        }
+        self.known_end
     }
 
-    /// Advances delivery to at least `target`, reporting each hole on the way as lost whole
-    /// (a hole runs to the next buffered message, and never past `upto`).
-    fn force_to(&mut self, target: u64, upto: u64, out: &mut impl Output) {
+    /// Advances delivery to at least `target`, reporting each hole on the way as lost whole.
+    fn force_to(&mut self, target: u64, out: &mut impl Output) {
         while self.next < target {
-            if self.has(self.next) {
+            if self.next < self.known_end && self.present[self.slot(self.next)] {
                 self.drain(out);
                 continue;
             }
-            let from = self.next;
-            let mut to = from;
-            while to + 1 < upto && !self.has(to + 1) {
-                to += 1;
-            }
-            self.lose(from, to, out);
+            // The hole runs to the next buffered message, or (nothing buffered) to the target.
+            let p = if self.next < self.known_end {
+                self.next_present(self.next)
+            } else {
+                self.known_end
+            };
+            let to = if p < self.known_end {
+                p.min(target)
+            } else {
+                target
+            };
+            self.lose(self.next, to - 1, out);
             self.drain(out);
         }
     }
@@ -329,18 +610,23 @@ impl Arbiter {
         out.gap(from, to);
         self.stats.gaps_lost += 1;
         self.stats.messages_lost += to - from + 1;
+        // Slots of the skipped range may hold nothing: they were holes.
         self.next = to + 1;
-        self.known_end = self.known_end.max(self.next);
-        self.inflight.retain(|f| f.to > self.next);
+        if self.known_end < self.next {
+            self.extend(self.next, self.opened.back().map_or(0, |e| e.1));
+        }
+        let next = self.next;
+        self.inflight.retain(|f| f.to > next);
+        self.trim_opened();
     }
 
     /// Drops requests whose range is now complete.
     fn after_progress(&mut self, out: &mut impl Output) {
         let next = self.next;
-        let (present, slots) = (&self.present, self.slots.len() as u64);
+        let (present, cap) = (&self.present, self.slots.len() as u64);
         let mut filled = 0;
         self.inflight.retain(|f| {
-            let done = (f.from.max(next)..f.to).all(|s| present[(s % slots) as usize]);
+            let done = (f.from.max(next)..f.to).all(|s| present[(s % cap) as usize]);
             if done {
                 filled += 1;
             }
@@ -357,74 +643,107 @@ impl Arbiter {
         }
     }
 
+    /// A heartbeat: `next_seq` is the sender's next sequence.
+    pub fn on_heartbeat(&mut self, now: u64, next_seq: u64, out: &mut impl Output) {
+        // A heartbeat says that everything before `next_seq` exists (and nothing after yet).
+        if next_seq == 0 || !self.plausible(now, next_seq, next_seq, out) {
+            return;
+        }
+        let cap = self.cap();
+        if self.established() && next_seq > self.next.saturating_add(cap) {
+            self.force_to(next_seq - cap, out);
+        }
+        self.extend(next_seq, now);
+        self.check_end(out);
+    }
+
+    /// End of session: believed only when consistent with the stream (its next sequence at or
+    /// past everything known, and plausible like any heartbeat).
+    pub fn on_end_of_session(&mut self, now: u64, next_seq: u64, out: &mut impl Output) {
+        if self.established() && next_seq < self.known_end {
+            self.stats.inconsistent_end += 1;
+            return;
+        }
+        let implausible = self.stats.implausible;
+        self.on_heartbeat(now, next_seq, out);
+        if self.stats.implausible > implausible || next_seq == 0 {
+            return;
+        }
+        // Before the stream is established it counts as a heartbeat only, and once established
+        // it is believed when repeated: the sender repeats end of session, and a stray one must
+        // not end a stream that goes on.
+        if !self.established() {
+            return;
+        }
+        match self.end_claim {
+            Some((seq, at))
+                if seq == next_seq && now.saturating_sub(at) >= self.cfg.gap_window_ns =>
+            {
+                self.ended = true;
+            }
+            Some((seq, _)) if seq == next_seq => {}
+            _ => self.end_claim = Some((next_seq, now)),
+        }
+        self.check_end(out);
+    }
+
     /// The input has ended for good (the end of a file): every hole up to the known end is
     /// reported lost and everything buffered is delivered, in order.
     pub fn flush(&mut self, out: &mut impl Output) {
         if self.next == 0 {
             return;
         }
+        self.establish(out);
         let end = self.known_end;
-        self.force_to(end, end, out);
+        self.force_to(end, out);
         self.inflight.clear();
         self.check_end(out);
     }
 
-    /// A heartbeat: `next_seq` is the sender's next sequence.
-    pub fn on_heartbeat(&mut self, now: u64, next_seq: u64, out: &mut impl Output) {
-        if next_seq == 0 || !self.plausible(now, next_seq, next_seq) {
-            return;
-        }
-        if self.next == 0 {
-            // Late join on a quiet stream: start at what comes next.
-            self.start(next_seq, now);
-        }
-        if next_seq > self.known_end {
-            self.known_end = next_seq;
-            self.tail_since_ns = now;
-        }
-        self.check_end(out);
-    }
-
-    pub fn on_end_of_session(&mut self, now: u64, next_seq: u64, out: &mut impl Output) {
-        self.on_heartbeat(now, next_seq, out);
-        if self.next != 0 {
-            self.ended = true;
-        }
-        self.check_end(out);
-    }
-
-    /// Runs the timers: opens gaps after the window, sends and retries requests, reports gaps
-    /// that cannot be filled.
+    /// Runs the timers: reports holes older than the gap timeout, sends and retries requests.
     pub fn tick(&mut self, now: u64, out: &mut impl Output) {
-        if self.next == 0 || self.next >= self.known_end {
+        if !self.established() || self.next >= self.known_end {
             self.check_end(out);
             return;
         }
-        let cap = self.slots.len() as u64;
+        // 1. Expire from the front: the front hole is the oldest.
+        while self.next < self.known_end {
+            if self.present[self.slot(self.next)] {
+                self.drain(out);
+                continue;
+            }
+            if now.saturating_sub(self.opened_at(self.next)) < self.cfg.gap_timeout_ns {
+                break;
+            }
+            let to = self.next_present(self.next);
+            self.lose(self.next, to - 1, out);
+            self.drain(out);
+        }
+        // 2. Requests, at most every half window (bounded work per call).
+        if now >= self.next_scan_ns {
+            self.next_scan_ns = now.saturating_add((self.cfg.gap_window_ns / 2).max(100_000));
+            self.requests(now, out);
+        }
+        self.after_progress(out);
+    }
+
+    fn requests(&mut self, now: u64, out: &mut impl Output) {
+        let end = self.known_end.min(self.next.saturating_add(self.cap()));
         let mut s = self.next;
         let mut holes = 0;
-        let end = self.known_end.min(self.next + cap);
         while s < end && holes < self.cfg.max_inflight {
             if self.present[self.slot(s)] {
                 s += 1;
                 continue;
             }
-            // A hole [from, to): it is as old as the first message after it (or the tail news).
             let from = s;
-            while s < end && !self.present[self.slot(s)] {
-                s += 1;
-            }
-            let to = s;
+            let to = self.next_present(s).min(end);
+            s = to;
             holes += 1;
-            let since = if to < end {
-                self.arrived_ns[self.slot(to)]
-            } else {
-                self.tail_since_ns
-            };
-            if now.saturating_sub(since) < self.cfg.gap_window_ns {
-                continue;
+            if now.saturating_sub(self.opened_at(from)) < self.cfg.gap_window_ns {
+                break; // later holes are younger still
             }
-            let first = from == self.next;
+            let count = (to - from).min(u64::from(self.cfg.max_request)) as u16;
             match self
                 .inflight
                 .iter()
@@ -434,14 +753,12 @@ impl Arbiter {
                     if self.inflight.len() >= self.cfg.max_inflight {
                         continue;
                     }
-                    let count = (to - from).min(u64::from(self.cfg.max_request)) as u16;
                     out.request(from, count);
                     self.stats.requests += 1;
                     self.stats.gaps_opened += 1;
                     self.inflight.push(Inflight {
                         from,
                         to: from + u64::from(count),
-                        opened_ns: now,
                         sent_ns: now,
                         tries: 1,
                     });
@@ -452,22 +769,23 @@ impl Arbiter {
                         .cfg
                         .request_timeout_ns
                         .saturating_mul(1 << (f.tries - 1).min(16));
-                    let timed_out = now.saturating_sub(f.sent_ns) >= timeout;
-                    let expired = now.saturating_sub(f.opened_ns) >= self.cfg.gap_timeout_ns
-                        || (f.tries > self.cfg.max_retries && timed_out);
-                    if expired {
-                        if first {
-                            self.lose(from, to - 1, out);
-                            self.drain(out);
-                            self.after_progress(out);
-                            return;
-                        }
-                        continue; // reported once it reaches the front
-                    }
-                    if !timed_out {
+                    if now.saturating_sub(f.sent_ns) < timeout {
                         continue;
                     }
-                    let count = (to - from).min(u64::from(self.cfg.max_request)) as u16;
+                    if f.tries <= self.cfg.max_retries + 1 {
+                        // Timed out with its first message missing: unanswered.
+                        self.stats.requests_unanswered += 1;
+                        out.request_unanswered(f.from, (f.to - f.from) as u16);
+                    }
+                    if f.tries > self.cfg.max_retries {
+                        // Given up asking; the hole is reported when its gap timeout comes.
+                        self.inflight[k] = Inflight {
+                            sent_ns: u64::MAX / 2,
+                            tries: f.tries + 1,
+                            ..f
+                        };
+                        continue;
+                    }
                     out.request(from, count);
                     self.stats.requests += 1;
                     self.inflight[k] = Inflight {
@@ -475,184 +793,12 @@ impl Arbiter {
                         to: from + u64::from(count),
                         sent_ns: now,
                         tries: f.tries + 1,
-                        ..f
                     };
                 }
             }
         }
-        // A front hole that never got a request slot still ends after the gap timeout.
-        let i = self.slot(self.next);
-        if !self.present[i]
-            && !self
-                .inflight
-                .iter()
-                .any(|f| f.from <= self.next && self.next < f.to)
-        {
-            let next_present = (self.next..end).find(|&q| self.present[self.slot(q)]);
-            let since = next_present.map_or(self.tail_since_ns, |q| self.arrived_ns[self.slot(q)]);
-            if now.saturating_sub(since) >= self.cfg.gap_timeout_ns {
-                let to = next_present.unwrap_or(end);
-                self.lose(self.next, to - 1, out);
-                self.drain(out);
-            }
-        }
-        self.after_progress(out);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Default)]
-    struct Log {
-        delivered: Vec<u64>,
-        gaps: Vec<(u64, u64)>,
-        requests: Vec<(u64, u16)>,
-        ended: Option<u64>,
-    }
-
-    impl Output for Log {
-        fn deliver(&mut self, seq: u64, _: &[u8]) {
-            self.delivered.push(seq);
-        }
-        fn gap(&mut self, from: u64, to: u64) {
-            self.gaps.push((from, to));
-        }
-        fn request(&mut self, from: u64, count: u16) {
-            self.requests.push((from, count));
-        }
-        fn end_of_session(&mut self, next: u64) {
-            self.ended = Some(next);
-        }
-    }
-
-    const R: [u8; RECORD] = [0; RECORD];
-    const MS: u64 = 1_000_000;
-
-    fn data(a: &mut Arbiter, now: u64, feed: Feed, seq: u64, n: usize, log: &mut Log) {
-        a.on_data(now, feed, seq, std::iter::repeat_n(&R[..], n), log);
-    }
-
-    #[test]
-    fn b_fills_a_hole_within_the_window_without_a_request() {
-        let mut a = Arbiter::new(ArbiterConfig::default());
-        let mut log = Log::default();
-        data(&mut a, 0, Feed::A, 1, 3, &mut log);
-        data(&mut a, 0, Feed::A, 6, 2, &mut log); // 4, 5 missing on A
-        assert_eq!(log.delivered, vec![1, 2, 3]);
-        a.tick(MS, &mut log);
-        assert!(log.requests.is_empty());
-        data(&mut a, MS, Feed::B, 1, 7, &mut log);
-        assert_eq!(log.delivered, (1..=7).collect::<Vec<_>>());
-        assert_eq!(a.stats.duplicates, 5);
-        assert_eq!(a.stats.gaps_opened, 0);
-    }
-
-    #[test]
-    fn gap_is_requested_retried_and_filled() {
-        let mut a = Arbiter::new(ArbiterConfig::default());
-        let mut log = Log::default();
-        data(&mut a, 0, Feed::A, 1, 1, &mut log);
-        data(&mut a, 0, Feed::A, 5, 1, &mut log);
-        a.tick(3 * MS, &mut log);
-        assert_eq!(log.requests, vec![(2, 3)]);
-        a.tick(20 * MS, &mut log); // before the timeout: nothing new
-        assert_eq!(log.requests.len(), 1);
-        a.tick(60 * MS, &mut log);
-        assert_eq!(log.requests, vec![(2, 3), (2, 3)]);
-        data(&mut a, 61 * MS, Feed::Retransmit, 2, 3, &mut log);
-        assert_eq!(log.delivered, vec![1, 2, 3, 4, 5]);
-        assert_eq!(
-            (a.stats.gaps_opened, a.stats.gaps_filled, a.stats.recovered),
-            (1, 1, 3)
-        );
-    }
-
-    #[test]
-    fn unfillable_gap_is_reported_and_the_stream_goes_on() {
-        let cfg = ArbiterConfig {
-            gap_timeout_ns: 500 * MS,
-            ..Default::default()
-        };
-        let mut a = Arbiter::new(cfg);
-        let mut log = Log::default();
-        data(&mut a, 0, Feed::A, 10, 1, &mut log);
-        data(&mut a, 0, Feed::A, 13, 2, &mut log);
-        for t in 1..=60 {
-            a.tick(t * 10 * MS, &mut log);
-        }
-        assert_eq!(log.gaps, vec![(11, 12)]);
-        assert_eq!(log.delivered, vec![10, 13, 14]);
-        assert_eq!(a.stats.messages_lost, 2);
-    }
-
-    #[test]
-    fn heartbeat_reveals_tail_loss_and_end_of_session_is_reported() {
-        let mut a = Arbiter::new(ArbiterConfig::default());
-        let mut log = Log::default();
-        data(&mut a, 0, Feed::A, 1, 2, &mut log);
-        a.on_heartbeat(MS, 5, &mut log); // 3 and 4 were sent but never arrived
-        a.tick(4 * MS, &mut log);
-        assert_eq!(log.requests, vec![(3, 2)]);
-        a.on_end_of_session(5 * MS, 5, &mut log);
-        assert_eq!(log.ended, None, "not before 3 and 4 are settled");
-        data(&mut a, 6 * MS, Feed::Retransmit, 3, 2, &mut log);
-        assert_eq!(log.ended, Some(5));
-    }
-
-    #[test]
-    fn overflowing_buffer_releases_in_order_with_an_explicit_gap() {
-        let cfg = ArbiterConfig {
-            buffer: 8,
-            ..Default::default()
-        };
-        let mut a = Arbiter::new(cfg);
-        let mut log = Log::default();
-        data(&mut a, 0, Feed::A, 1, 1, &mut log);
-        data(&mut a, 0, Feed::A, 4, 10, &mut log); // 2, 3 missing; 4..13 cannot all wait
-        assert_eq!(log.gaps, vec![(2, 3)]);
-        assert_eq!(log.delivered, vec![1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
-    }
-
-    #[test]
-    fn a_far_future_packet_is_ignored_unless_the_stream_confirms_it() {
-        let cfg = ArbiterConfig {
-            max_jump: 100,
-            ..Default::default()
-        };
-        let mut a = Arbiter::new(cfg);
-        let mut log = Log::default();
-        data(&mut a, 0, Feed::A, 1, 2, &mut log);
-        data(&mut a, 0, Feed::A, 1_000_000, 1, &mut log); // spoofed
-        data(&mut a, 0, Feed::A, 3, 2, &mut log);
-        a.on_heartbeat(0, 9_000_000, &mut log); // spoofed
-        data(&mut a, 0, Feed::A, 5, 1, &mut log);
-        assert_eq!(log.delivered, vec![1, 2, 3, 4, 5]);
-        assert_eq!(a.stats.implausible, 2);
-        assert_eq!(a.known_end(), 6);
-        // The same datagram again (feed B) cannot vouch for itself.
-        data(&mut a, MS, Feed::A, 5000, 2, &mut log);
-        data(&mut a, MS, Feed::B, 5000, 2, &mut log);
-        assert_eq!(a.known_end(), 6);
-        // A real jump (the subscriber stalled): the stream, a little later, confirms it.
-        data(&mut a, 5 * MS, Feed::A, 5002, 2, &mut log);
-        assert_eq!(a.known_end(), 5004);
-    }
-
-    #[test]
-    fn late_join_starts_where_it_joins_or_from_one() {
-        let mut a = Arbiter::new(ArbiterConfig::default());
-        let mut log = Log::default();
-        data(&mut a, 0, Feed::B, 500, 2, &mut log);
-        assert_eq!(log.delivered, vec![500, 501]);
-        let mut a = Arbiter::new(ArbiterConfig {
-            request_from_start: true,
-            ..Default::default()
-        });
-        let mut log = Log::default();
-        data(&mut a, 0, Feed::A, 500, 2, &mut log);
-        a.tick(3 * MS, &mut log);
-        assert_eq!(log.requests, vec![(1, 499)]);
-    }
-}
+mod tests;

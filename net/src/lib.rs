@@ -6,18 +6,21 @@
 //!   receive time and drop counter decoded by `cmsg` (length-checked, `MSG_CTRUNC` counted).
 //! - `socket`: socket builders (multicast join incl. SSM, buffers, TTL, loop, interface).
 //! - `poll`: waiting for readiness on borrowed sockets.
-//! - `clock`: wall-clock and per-thread CPU time.
+//! - `clock`: wall-clock and per-thread CPU time. `ifaddr`: the host's interface subnets.
 //! - `arbiter`: the pure sequenced-stream state machine (A/B, gaps, re-requests, in-order
 //!   release); `rerequest`: the unicast request path it drives.
+//! - `admission`: which datagrams reach the receiver at all (session adoption, sender pinning).
 //! - `ratelog`: one log line per kind of recurring error per interval.
 //!
 //! `unsafe` lives only in `send`, `mmsg_recv` and `clock`, each block with its safety argument;
 //! every public function takes borrowed sockets (`AsFd`), never a bare file descriptor.
 #![deny(unsafe_code)]
 
+pub mod admission;
 pub mod arbiter;
 pub mod clock;
 pub mod cmsg;
+pub mod ifaddr;
 mod mmsg_recv;
 pub mod poll;
 pub mod ratelog;

@@ -60,7 +60,13 @@ fn bench(c: &mut Criterion) {
             for p in &packets {
                 for feed in [Feed::A, Feed::B] {
                     let v = Packet::new_checked(&p[..]).unwrap();
-                    arb.on_data(0, feed, v.sequence(), v.messages().flatten(), &mut sink);
+                    arb.on_data(
+                        0,
+                        feed,
+                        v.sequence(),
+                        v.messages().map(|m| m.ok()),
+                        &mut sink,
+                    );
                 }
             }
             black_box(sink.sum)

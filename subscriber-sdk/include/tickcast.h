@@ -112,6 +112,19 @@ typedef struct tc_stats {
   uint64_t latency_p50_ns;
   uint64_t latency_p99_ns;
   uint64_t latency_p999_ns;
+  /*
+   Re-requests that timed out with their first message still missing.
+   */
+  uint64_t requests_unanswered;
+  /*
+   Datagrams of another session, or from another sender than the feed's.
+   */
+  uint64_t wrong_session;
+  uint64_t wrong_source;
+  /*
+   Datagrams held back because their sequence jumped beyond the window unconfirmed.
+   */
+  uint64_t implausible;
 } tc_stats;
 
 /*
@@ -124,7 +137,9 @@ int tc_subscriber_new(struct tc_subscriber **out);
 
 /*
  Joins a group. `feed_a` is "ADDR:PORT"; `feed_b`, `retransmit` may be NULL; `interface` is
- an IPv4 address or NULL for 127.0.0.1. Returns the group index (>= 0) or an error code.
+ an IPv4 address or NULL for 127.0.0.1. The session is adopted after consistent traffic (see
+ `tc_subscriber_add_group_session` to name it). Returns the group index (>= 0) or an error
+ code.
 
  # Safety
  `sub` must be NULL or a live handle from `tc_subscriber_new`; each string must be NULL or NUL-terminated.
@@ -134,6 +149,21 @@ int tc_subscriber_add_group(struct tc_subscriber *sub,
                             const char *feed_b,
                             const char *interface,
                             const char *retransmit);
+
+/*
+ Like `tc_subscriber_add_group`, with the group's MoldUDP64 `session` (up to 10 ASCII
+ characters; NULL: adopted after consistent traffic). Datagrams of any other session are
+ counted (`wrong_session`) and never delivered.
+
+ # Safety
+ `sub` must be NULL or a live handle from `tc_subscriber_new`; each string must be NULL or NUL-terminated.
+ */
+int tc_subscriber_add_group_session(struct tc_subscriber *sub,
+                                    const char *feed_a,
+                                    const char *feed_b,
+                                    const char *interface,
+                                    const char *retransmit,
+                                    const char *session);
 
 /*
  Receives and delivers what is ready, waiting up to `timeout_ms` for traffic when nothing

@@ -80,6 +80,13 @@ pub struct TcStats {
     pub latency_p50_ns: u64,
     pub latency_p99_ns: u64,
     pub latency_p999_ns: u64,
+    /// Re-requests that timed out with their first message still missing.
+    pub requests_unanswered: u64,
+    /// Datagrams of another session, or from another sender than the feed's.
+    pub wrong_session: u64,
+    pub wrong_source: u64,
+    /// Datagrams held back because their sequence jumped beyond the window unconfirmed.
+    pub implausible: u64,
 }
 
 /// The C string at `p`, or `None` for NULL.
@@ -123,7 +130,9 @@ pub unsafe extern "C" fn tc_subscriber_new(out: *mut *mut TcSubscriber) -> c_int
 }
 
 /// Joins a group. `feed_a` is "ADDR:PORT"; `feed_b`, `retransmit` may be NULL; `interface` is
-/// an IPv4 address or NULL for 127.0.0.1. Returns the group index (>= 0) or an error code.
+/// an IPv4 address or NULL for 127.0.0.1. The session is adopted after consistent traffic (see
+/// `tc_subscriber_add_group_session` to name it). Returns the group index (>= 0) or an error
+/// code.
 ///
 /// # Safety
 /// `sub` must be NULL or a live handle from `tc_subscriber_new`; each string must be NULL or NUL-terminated.
@@ -135,17 +144,46 @@ pub unsafe extern "C" fn tc_subscriber_add_group(
     interface: *const c_char,
     retransmit: *const c_char,
 ) -> c_int {
+    // SAFETY: the same contract as this function's, passed on; the session is NULL.
+    unsafe {
+        tc_subscriber_add_group_session(
+            sub,
+            feed_a,
+            feed_b,
+            interface,
+            retransmit,
+            std::ptr::null(),
+        )
+    }
+}
+
+/// Like `tc_subscriber_add_group`, with the group's MoldUDP64 `session` (up to 10 ASCII
+/// characters; NULL: adopted after consistent traffic). Datagrams of any other session are
+/// counted (`wrong_session`) and never delivered.
+///
+/// # Safety
+/// `sub` must be NULL or a live handle from `tc_subscriber_new`; each string must be NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn tc_subscriber_add_group_session(
+    sub: *mut TcSubscriber,
+    feed_a: *const c_char,
+    feed_b: *const c_char,
+    interface: *const c_char,
+    retransmit: *const c_char,
+    session: *const c_char,
+) -> c_int {
     if sub.is_null() || feed_a.is_null() {
         return TC_ERR_NULL;
     }
     // SAFETY: each pointer is NULL or a NUL-terminated string valid during this call (the
     // function's contract).
-    let (feed_a, feed_b, interface, retransmit) = unsafe {
+    let (feed_a, feed_b, interface, retransmit, session) = unsafe {
         (
             c_str(feed_a),
             c_str(feed_b),
             c_str(interface),
             c_str(retransmit),
+            c_str(session),
         )
     };
     // SAFETY: `sub` is non-null and was made by `tc_subscriber_new`; the caller does not use
@@ -164,9 +202,18 @@ pub unsafe extern "C" fn tc_subscriber_add_group(
                     .and_then(|s| s.parse().ok())
                     .ok_or(TC_ERR_ARGUMENT)?,
             };
-            Ok::<_, c_int>((a, b, r, iface))
+            let session = match session {
+                None => None,
+                Some(s) => Some(
+                    s.to_str()
+                        .ok()
+                        .and_then(|s| protocol::Session::new(s).ok())
+                        .ok_or(TC_ERR_ARGUMENT)?,
+                ),
+            };
+            Ok::<_, c_int>((a, b, r, iface, session))
         })();
-        let (a, b, r, iface) = match parsed {
+        let (a, b, r, iface, session) = match parsed {
             Ok(v) => v,
             Err(e) => return e,
         };
@@ -176,6 +223,9 @@ pub unsafe extern "C" fn tc_subscriber_add_group(
         }
         if let Some(r) = r {
             spec = spec.retransmit(r);
+        }
+        if let Some(session) = session {
+            spec = spec.session(session);
         }
         match s.add_group(spec) {
             Ok(i) => i as c_int,
@@ -295,6 +345,10 @@ pub unsafe extern "C" fn tc_subscriber_stats(sub: *const TcSubscriber, out: *mut
             latency_p50_ns: s.stats.latency_ns(50.0),
             latency_p99_ns: s.stats.latency_ns(99.0),
             latency_p999_ns: s.stats.latency_ns(99.9),
+            requests_unanswered: a.requests_unanswered,
+            wrong_session: s.stats.wrong_session,
+            wrong_source: s.stats.wrong_source,
+            implausible: a.implausible,
         };
         // SAFETY: `out` is non-null and points at a TcStats the caller owns.
         unsafe { *out = st };

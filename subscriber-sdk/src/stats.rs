@@ -10,6 +10,8 @@ pub struct Stats {
     pub bad_datagrams: u64,
     /// Datagrams of another session on a group's addresses.
     pub wrong_session: u64,
+    /// Datagrams from an address other than the feed's pinned sender (or the group's server).
+    pub wrong_source: u64,
     /// Records that are not schema-v1 messages.
     pub malformed: u64,
     pub request_errors: u64,
@@ -33,6 +35,7 @@ impl Stats {
             datagrams: 0,
             bad_datagrams: 0,
             wrong_session: 0,
+            wrong_source: 0,
             malformed: 0,
             request_errors: 0,
             arbiter: ArbiterStats::default(),

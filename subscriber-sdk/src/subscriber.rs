@@ -2,6 +2,7 @@
 //! arbitration state machine per group, and in-order delivery to a handler.
 
 use crate::stats::Stats;
+use net::admission::{Admission, Verdict};
 use net::arbiter::{Arbiter, ArbiterConfig, ArbiterStats, Feed, Output};
 use net::{BatchReceiver, Endpoint, Requester};
 use protocol::moldudp64::{Packet, PacketKind, Session};
@@ -31,6 +32,10 @@ pub struct GroupSpec {
     pub source: Option<Ipv4Addr>,
     /// The group's re-request server; without one, gaps are reported after the timeout.
     pub retransmit: Option<SocketAddrV4>,
+    /// The group's MoldUDP64 session. Without it, the session is adopted after consistent
+    /// traffic from one sender (never from one datagram); other sessions are counted, never
+    /// delivered.
+    pub session: Option<Session>,
 }
 
 impl GroupSpec {
@@ -42,6 +47,7 @@ impl GroupSpec {
             interface: Ipv4Addr::LOCALHOST,
             source: None,
             retransmit: None,
+            session: None,
         }
     }
     pub fn feed_b(mut self, b: SocketAddrV4) -> Self {
@@ -58,6 +64,11 @@ impl GroupSpec {
     }
     pub fn retransmit(mut self, r: SocketAddrV4) -> Self {
         self.retransmit = Some(r);
+        self
+    }
+    /// The group's session (as on the wire: up to 10 characters, space padded).
+    pub fn session(mut self, s: Session) -> Self {
+        self.session = Some(s);
         self
     }
 }
@@ -126,11 +137,15 @@ pub trait Handler {
     fn on_gap(&mut self, group: usize, group_name: &str, from: u64, to: u64) {}
     /// The group's session ended (everything before `next_seq` was delivered or reported).
     fn on_end_of_session(&mut self, group: usize, group_name: &str, next_seq: u64) {}
+    /// A re-request for `count` messages from `from` went unanswered (the server is
+    /// unreachable, refuses this subscriber, rate-limits it, or the answer was lost); the hole
+    /// is retried, and reported by `on_gap` when its gap timeout comes.
+    fn on_request_unanswered(&mut self, group: usize, group_name: &str, from: u64, count: u16) {}
 }
 
 struct GroupRx {
     name: String,
-    session: Option<Session>,
+    admission: Admission,
     a: BatchReceiver,
     b: Option<BatchReceiver>,
     /// Re-requests to the group's server, and the socket the answers arrive on.
@@ -243,6 +258,10 @@ impl<H: Handler> Output for Deliver<'_, H> {
     fn end_of_session(&mut self, next: u64) {
         self.handler.on_end_of_session(self.group, self.name, next);
     }
+    fn request_unanswered(&mut self, from: u64, count: u16) {
+        self.handler
+            .on_request_unanswered(self.group, self.name, from, count);
+    }
 }
 
 impl Subscriber {
@@ -276,9 +295,14 @@ impl Subscriber {
             }
             None => (None, None),
         };
+        // A sender is followed to a new address after twice its heartbeat interval of silence.
+        let mut admission = Admission::new(g.session, 2_000_000_000);
+        if let Some(server) = g.retransmit {
+            admission.pin_retransmit(server);
+        }
         self.groups.push(GroupRx {
             name: g.name,
-            session: None,
+            admission,
             a,
             b,
             rtx,
@@ -366,11 +390,12 @@ impl Subscriber {
             let now = self.now();
             let GroupRx {
                 name,
-                session,
+                admission,
                 rtx,
                 arbiter,
                 ..
             } = &mut self.groups[gi];
+            let session = admission.current();
             if !arbiter.pending() && arbiter.has_ended() {
                 continue;
             }
@@ -399,7 +424,7 @@ impl Subscriber {
         let now = self.now();
         let GroupRx {
             name,
-            session,
+            admission,
             a,
             b,
             rtx,
@@ -433,18 +458,22 @@ impl Subscriber {
                 continue;
             };
             let s = p.session();
-            match session {
-                None => *session = Some(s),
-                Some(want) if *want != s => {
-                    self.stats.wrong_session += 1;
-                    continue;
-                }
-                Some(_) => {}
-            }
             if p.validate().is_err() {
                 // A count that overruns the datagram: nothing in it can be trusted.
                 self.stats.bad_datagrams += 1;
                 continue;
+            }
+            let (wrong_session, wrong_source) =
+                (admission.stats.wrong_session, admission.stats.wrong_source);
+            match admission.check(now, feed, d.from, s) {
+                Verdict::Admit => {}
+                Verdict::Reject => {
+                    self.stats.wrong_session += admission.stats.wrong_session - wrong_session;
+                    self.stats.wrong_source += admission.stats.wrong_source - wrong_source;
+                    continue;
+                }
+                // A stray session came first: start over on the new candidate.
+                Verdict::Restart => *arbiter = Arbiter::new(*arbiter.config()),
             }
             let mut out = Deliver {
                 handler,
@@ -458,10 +487,18 @@ impl Subscriber {
             };
             match p.kind() {
                 PacketKind::Data => {
-                    arbiter.on_data(now, feed, p.sequence(), p.messages().flatten(), &mut out)
+                    // A record that is not a schema-v1 message leaves its sequence a hole: the
+                    // other feed or a retransmission may bring a good copy; else it is a gap.
+                    let records = p
+                        .messages()
+                        .map(|m| m.ok().filter(|r| Message::new_checked(*r).is_ok()));
+                    arbiter.on_data(now, feed, p.sequence(), records, &mut out)
                 }
                 PacketKind::Heartbeat => arbiter.on_heartbeat(now, p.sequence(), &mut out),
                 PacketKind::EndOfSession => arbiter.on_end_of_session(now, p.sequence(), &mut out),
+            }
+            if arbiter.established() {
+                admission.confirm();
             }
             delivered += out.delivered;
         }
@@ -471,17 +508,7 @@ impl Subscriber {
     fn refresh_stats(&mut self) {
         let mut sum = ArbiterStats::default();
         for g in &self.groups {
-            let s = g.arbiter.stats;
-            sum.received += s.received;
-            sum.delivered += s.delivered;
-            sum.duplicates += s.duplicates;
-            sum.gaps_opened += s.gaps_opened;
-            sum.gaps_filled += s.gaps_filled;
-            sum.gaps_lost += s.gaps_lost;
-            sum.messages_lost += s.messages_lost;
-            sum.requests += s.requests;
-            sum.recovered += s.recovered;
-            sum.implausible += s.implausible;
+            sum += g.arbiter.stats;
         }
         self.stats.arbiter = sum;
     }

@@ -59,6 +59,7 @@ pub fn reference() -> Vec<Repr> {
             bytes: &file,
             recv_ts_ns: 1,
             feed: net::Feed::A,
+            from: None,
         },
         &mut |m| out.push(key(m)),
     );

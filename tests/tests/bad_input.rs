@@ -135,7 +135,10 @@ fn subscriber_ignores_malformed_datagrams() {
     assert_eq!(s["gaps_lost"], 0);
     assert!(s["bad_datagrams"].as_u64().unwrap() >= 12, "{s}"); // truncated + overrun, ×2 feeds ×3
     assert!(s["wrong_session"].as_u64().unwrap() >= 6, "{s}");
-    assert!(s["implausible"].as_u64().unwrap() >= 12, "{s}"); // seq 0 + two far-future kinds
+    // seq 0 and two far-future kinds come from the test's own socket, not the group's sender:
+    // dropped as the wrong source before they reach the receiver (or held back by it).
+    let held = s["implausible"].as_u64().unwrap() + s["wrong_source"].as_u64().unwrap();
+    assert!(held >= 12, "{s}");
 }
 
 #[test]

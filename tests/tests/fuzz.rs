@@ -120,9 +120,9 @@ proptest! {
         let date = chrono::NaiveDate::from_ymd_opt(2024, 3, 10).unwrap();
         let mut fh = FeedHandler::new(SessionClock::new(date), false);
         let mut n = 0u64;
-        fh.on_frame(&Frame { framing: Framing::MoldUdp64, bytes: &d, recv_ts_ns: 1, feed: net::Feed::A }, &mut |_| n += 1);
+        fh.on_frame(&Frame { framing: Framing::MoldUdp64, bytes: &d, recv_ts_ns: 1, feed: net::Feed::A, from: None }, &mut |_| n += 1);
         // The same bytes read as BinaryFILE records, and a raw message.
-        fh.on_frame(&Frame { framing: Framing::BinaryFile, bytes: &d, recv_ts_ns: 1, feed: net::Feed::A }, &mut |_| n += 1);
+        fh.on_frame(&Frame { framing: Framing::BinaryFile, bytes: &d, recv_ts_ns: 1, feed: net::Feed::A, from: None }, &mut |_| n += 1);
         let _ = fh.normalizer.on_raw(&raw, 1, &mut |_| n += 1);
         let st = &fh.normalizer.stats;
         prop_assert!(st.normalized() == n);
@@ -154,7 +154,7 @@ proptest! {
                 continue;
             }
             match p.kind() {
-                protocol::PacketKind::Data => arb.on_data(now, Feed::A, p.sequence(), p.messages().flatten(), &mut check),
+                protocol::PacketKind::Data => arb.on_data(now, Feed::A, p.sequence(), p.messages().map(|m| m.ok()), &mut check),
                 protocol::PacketKind::Heartbeat => arb.on_heartbeat(now, p.sequence(), &mut check),
                 protocol::PacketKind::EndOfSession => arb.on_end_of_session(now, p.sequence(), &mut check),
             }

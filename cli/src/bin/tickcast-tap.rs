@@ -30,6 +30,9 @@ struct Args {
     /// The group's re-request server.
     #[arg(long)]
     retransmit: Option<SocketAddrV4>,
+    /// The group's MoldUDP64 session (without it, adopted after consistent traffic).
+    #[arg(long, value_parser = parse_session)]
+    session: Option<protocol::Session>,
     /// One JSON line per message and per gap, then a stats line.
     #[arg(long)]
     json: bool,
@@ -48,6 +51,10 @@ struct Args {
     /// SO_RCVBUF of the receive sockets.
     #[arg(long, default_value_t = 8 << 20)]
     rcvbuf: usize,
+}
+
+fn parse_session(s: &str) -> Result<protocol::Session, String> {
+    protocol::Session::new(s).map_err(|e| format!("{s:?}: {e}"))
 }
 
 struct Tap {
@@ -105,6 +112,13 @@ impl Handler for Tap {
         }
     }
 
+    fn on_request_unanswered(&mut self, _group: usize, _name: &str, from: u64, count: u16) {
+        if self.json && self.messages {
+            let line = json!({"request_unanswered": {"from": from, "count": count}});
+            let _ = writeln!(self.out, "{line}");
+        }
+    }
+
     fn on_end_of_session(&mut self, _group: usize, _name: &str, next: u64) {
         self.ended = true;
         if self.json {
@@ -140,12 +154,15 @@ fn stats_json(s: &Subscriber, tap: &Tap, secs: f64) -> serde_json::Value {
         "messages_lost": a.messages_lost,
         "recovered": a.recovered,
         "requests": a.requests,
+        "requests_unanswered": a.requests_unanswered,
         "kernel_drops": st.kernel_drops(),
         "datagrams": st.datagrams,
         "bad_datagrams": st.bad_datagrams,
         "wrong_session": st.wrong_session,
+        "wrong_source": st.wrong_source,
         "implausible": a.implausible,
-        "malformed": st.malformed,
+        "inconsistent_end": a.inconsistent_end,
+        "malformed": st.malformed + a.malformed,
         "seconds": secs,
         "latency_ns": {"p50": st.latency_ns(50.0), "p99": st.latency_ns(99.0), "p999": st.latency_ns(99.9), "max": st.latency.max()},
     }})
@@ -159,6 +176,9 @@ fn main() {
     }
     if let Some(r) = args.retransmit {
         spec = spec.retransmit(r);
+    }
+    if let Some(s) = args.session {
+        spec = spec.session(s);
     }
     let recovery = ArbiterConfig {
         request_from_start: args.from_start,

@@ -11,6 +11,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<i32> {
     match Config::load(Some(&args.file)) {
         Ok(c) => {
+            for w in distributor::config::warnings(&c) {
+                eprintln!("tickcast: warning: {w}");
+            }
             println!(
                 "{}: ok ({} groups on {} shards, feed {:?})",
                 args.file.display(),

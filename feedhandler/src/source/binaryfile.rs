@@ -74,6 +74,7 @@ impl Source for BinaryFileSource {
                     bytes: &self.buf[s..s + whole],
                     recv_ts_ns: self.recv_ts_ns,
                     feed: net::Feed::A,
+                    from: None,
                 }));
             }
             if self.eof {

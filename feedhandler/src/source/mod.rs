@@ -26,6 +26,8 @@ pub struct Frame<'a> {
     pub recv_ts_ns: u64,
     /// Which copy of the exchange stream it is (A for files; A, B or a re-request answer live).
     pub feed: net::Feed,
+    /// The sender's address, when known (live input).
+    pub from: Option<std::net::SocketAddrV4>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -101,6 +101,7 @@ impl MulticastSource {
             bytes: d.bytes,
             recv_ts_ns: d.recv_ts_ns,
             feed,
+            from: d.from,
         })
     }
 

@@ -169,6 +169,7 @@ impl Source for PcapSource {
                     bytes: &self.payload,
                     recv_ts_ns: ts,
                     feed: net::Feed::A,
+                    from: None,
                 }));
             }
             self.skipped += 1;
