@@ -104,6 +104,41 @@ fn bad_configs_fail_with_one_line_naming_the_key() {
 }
 
 #[test]
+fn check_config_warns_when_re_requests_from_the_sending_network_would_be_refused() {
+    let dir = scratch("warn-allow");
+    let default = distributor::config::DEFAULT_TOML;
+    // A group sent on 192.0.2.10 whose re-request server allows loopback only.
+    let text = default.replacen(
+        "retransmit = \"127.0.0.1:32001\"",
+        "retransmit = \"127.0.0.1:32001\"\nretransmit_allow = [\"127.0.0.0/8\"]",
+        1,
+    );
+    let text = text.replacen("interface = \"127.0.0.1\"", "interface = \"192.0.2.10\"", 1);
+    assert_ne!(text, default);
+    let f = dir.join("warn.toml");
+    std::fs::write(&f, &text).unwrap();
+    let (code, out, err) = tickcast(
+        &["check-config", f.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 0, "valid, with a warning: {err}");
+    assert!(out.contains("ok"));
+    assert!(
+        err.contains("warning") && err.contains("retransmit_allow") && err.contains("192.0.2.10"),
+        "{err}"
+    );
+    // Left out, the list covers the sending interface's network: no warning.
+    let f = dir.join("auto.toml");
+    std::fs::write(&f, default).unwrap();
+    let (code, _, err) = tickcast(
+        &["check-config", f.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 0);
+    assert!(!err.contains("warning"), "{err}");
+}
+
+#[test]
 fn metrics_endpoint_serves_counters() {
     let base = ports(5);
     let dir = scratch("metrics");

@@ -20,6 +20,11 @@ const FEED_A: &str = "239.77.1.1:30700";
 const FEED_B: &str = "239.77.2.1:30700";
 
 fn write_config(dir: &Path, feed: &str, journal: &str) -> PathBuf {
+    write_config_allowing(dir, feed, journal, "10.77.0.0/24")
+}
+
+/// A config whose re-request server answers `allow` only.
+fn write_config_allowing(dir: &Path, feed: &str, journal: &str, allow: &str) -> PathBuf {
     let text = format!(
         r#"[feed]
 {feed}
@@ -37,7 +42,7 @@ interface = "10.77.0.1"
 multicast_loop = false
 heartbeat_ms = 100
 retransmit = "10.77.0.1:{RTX_PORT}"
-retransmit_allow = ["10.77.0.0/24"]
+retransmit_allow = ["{allow}"]
 retransmit_rate = 5000
 retransmit_cap = 1000
 
@@ -66,13 +71,15 @@ fn tap(net: &TestNet, i: usize, extra: &[&str]) -> Tap {
         FEED_B,
         "--interface",
         &iface,
-        "--retransmit",
-        &rtx,
         "--json",
         "--from-start",
         "--duration",
         "120",
     ];
+    // The group's re-request server, unless the test names another.
+    if !extra.contains(&"--retransmit") {
+        args.extend_from_slice(&["--retransmit", &rtx]);
+    }
     args.extend_from_slice(extra);
     let mut child = net.spawn(&net.subs[i], &bin("tickcast-tap"), &args);
     let mut stdout = child.stdout.take().unwrap();
@@ -368,5 +375,76 @@ fn a_slow_subscriber_slows_nobody_and_recovers() {
     println!(
         "| slow subscriber (3 s SIGSTOP) | {last} | fast {} / slow {} | {} requests | {} lost | kernel drops {}, run {elapsed:.1} s for {messages} msgs at 20k/s |",
         s_fast["delivered"], s_slow["delivered"], s_slow["requests"], s_slow["messages_lost"], s_slow["kernel_drops"]
+    );
+}
+
+/// Heavy loss on both feeds and no usable re-request server (one unreachable, one refusing the
+/// subscribers' subnet): every sequence is delivered or reported lost, in order, within the
+/// gap timeout (1 s) + 1 s of the end of the feed; the taps say why (`requests_unanswered`).
+#[test]
+fn heavy_loss_with_no_answers_is_accounted_for_within_the_gap_timeout() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = TestNet::create("u", 2) else {
+        return;
+    };
+    let dir = scratch("netns-unanswered");
+    let (messages, rate) = (60_000u64, 20_000u64);
+    // 20 % loss at both subscribers, on feeds A and B alike: about 4 % of datagrams miss both.
+    for sub in &net.subs {
+        net.nft(sub, &loss_rules(20));
+    }
+    let feed =
+        format!("source = \"generator\"\nrate = {rate}\nmessages = {messages}\ninstruments = 50");
+    // The server refuses the subscribers' subnet (it allows loopback only).
+    let cfg = write_config_allowing(&dir, &feed, dir.join("j").to_str().unwrap(), "127.0.0.0/8");
+    // Subscriber 1 asks the refusing server; subscriber 2 asks an address nobody serves.
+    let unreachable = format!("{}:{}", net.dist_ip, RTX_PORT + 1);
+    let taps = start_taps(
+        &net,
+        [
+            &["--no-messages"],
+            &["--no-messages", "--retransmit", &unreachable],
+        ],
+    );
+    let t0 = Instant::now();
+    let dist = start_distributor(&net, &cfg);
+    let taps = wait_with_deadline(taps, Duration::from_secs(60));
+    let taps_done = t0.elapsed().as_secs_f64();
+    let summary = terminate(dist);
+    let last = summary["groups"][0]["last_seq"].as_u64().unwrap();
+    assert!(last >= messages, "{summary}");
+    let feed_secs = messages as f64 / rate as f64;
+    println!("| server | messages | delivered | lost (gaps) | requests | unanswered | taps done after feed end |");
+    for (name, t) in ["refusing", "unreachable"].iter().zip(taps) {
+        let (s, lines) = tap_result(t);
+        let delivered = s["delivered"].as_u64().unwrap();
+        let lost = s["messages_lost"].as_u64().unwrap();
+        assert_eq!(
+            delivered + lost,
+            last,
+            "{name}: every sequence accounted for: {s}"
+        );
+        assert_eq!(s["order_errors"], 0, "{name}: {s}");
+        assert!(
+            lost > 0,
+            "{name}: both-feed loss with no answers is reported: {s}"
+        );
+        assert!(
+            s["requests_unanswered"].as_u64().unwrap() > 0,
+            "{name}: {s}"
+        );
+        let gaps = lines.iter().filter(|l| l.get("gap").is_some()).count() as u64;
+        assert_eq!(gaps, s["gaps_lost"].as_u64().unwrap(), "{name}: {s}");
+        println!(
+            "| {name} | {last} | {delivered} | {lost} ({gaps}) | {} | {} | {:.2} s |",
+            s["requests"],
+            s["requests_unanswered"],
+            taps_done - feed_secs
+        );
+    }
+    // Startup (distributor start, first datagrams) is inside the 1 s of slack.
+    assert!(
+        taps_done <= feed_secs + 1.0 + 1.0 + 1.0,
+        "every sequence accounted for within gap timeout + 1 s of the end: {taps_done:.2} s for a {feed_secs} s feed"
     );
 }
