@@ -87,8 +87,90 @@ fn bad_configs_fail_with_one_line_naming_the_key() {
             default.replacen("fsync = \"none\"", "fsync = \"sometimes\"", 1),
             "fsync",
         ),
+        // Accepted once, and could not work (the hardening issue's list).
+        (
+            default.replacen("239.192.10.1:31001", "239.192.10.1:0", 1),
+            "feed_a",
+        ),
+        (
+            default.replacen("239.192.10.2:31002", "239.192.10.1:31001", 1),
+            "feed_a",
+        ),
+        (
+            default.replacen(
+                "feed_a = \"239.192.10.1:31001\"",
+                "feed_a = \"127.0.0.1:32001\"",
+                1,
+            ),
+            "feed_a",
+        ),
+        (
+            default.replacen(
+                "retransmit = \"127.0.0.1:32001\"",
+                "retransmit = \"239.1.1.1:32001\"",
+                1,
+            ),
+            "retransmit",
+        ),
+        (
+            default.replacen("dir = \"tickcast-journal\"", "dir = \"\"", 1),
+            "journal.dir",
+        ),
+        (
+            default.replacen(
+                "heartbeat_ms = 1000\nretransmit = \"127.0.0.1:32001\"",
+                "heartbeat_ms = 1000\nretransmit = \"127.0.0.1:32001\"\nretransmit_rate = 0",
+                1,
+            ),
+            "retransmit_rate",
+        ),
+        (
+            default.replacen("symbol_ranges = [\"A-M\"]", "symbol_ranges = [\"a-m\"]", 1),
+            "symbol_ranges",
+        ),
+        (
+            default.replacen(
+                "symbol_ranges = [\"A-M\"]",
+                "symbol_ranges = [\"A-B-C\"]",
+                1,
+            ),
+            "symbol_ranges",
+        ),
+        (
+            default.replacen("symbol_ranges = [\"A-M\"]", "symbol_ranges = [\"\"]", 1),
+            "symbol_ranges",
+        ),
+        (
+            default.replacen("seed = 1", "seed = 1\ndate = \"2300-01-01\"", 1),
+            "feed.date",
+        ),
+        (
+            default.replacen("seed = 1", "seed = 1\ndate = \"1969-12-31\"", 1),
+            "feed.date",
+        ),
+        (
+            default.replacen("groups = [\"equities-n-z\"]", "groups = []", 1),
+            "groups",
+        ),
+        (
+            default.replacen("seed = 1", "seed = 1\nqueue_depth = 100000", 1),
+            "queue_depth",
+        ),
+        (
+            default.replacen(
+                "heartbeat_ms = 1000\nretransmit = \"127.0.0.1:32001\"",
+                "heartbeat_ms = 1000\nretransmit = \"127.0.0.1:32001\"\nring = 1000000000000",
+                1,
+            ),
+            "ring",
+        ),
+        (
+            default.replacen("session = \"TCAST0002\"", "session = \"TCAST0001 \"", 1),
+            "session",
+        ),
     ];
     for (i, (text, key)) in cases.iter().enumerate() {
+        assert_ne!(text, default, "case {i} ({key}) changes nothing");
         let f = dir.join(format!("bad{i}.toml"));
         std::fs::write(&f, text).unwrap();
         for args in [
@@ -101,6 +183,30 @@ fn bad_configs_fail_with_one_line_naming_the_key() {
             assert!(err.contains(key), "{key} not named in: {err}");
         }
     }
+}
+
+#[test]
+fn check_config_refuses_files_that_are_not_configs() {
+    for (path, why) in [
+        ("/dev/zero", "larger than 1 MiB"),
+        ("/tmp", "is a directory"),
+    ] {
+        let (code, _, err) = tickcast(&["check-config", path], Duration::from_secs(30));
+        assert_eq!(code, 2, "{path}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(path) && err.contains(why), "{err}");
+    }
+    // A core that does not exist: valid, and said.
+    let dir = scratch("warn-core");
+    let f = dir.join("core.toml");
+    let text = distributor::config::DEFAULT_TOML.replacen("core = 1", "core = 999", 1);
+    std::fs::write(&f, text).unwrap();
+    let (code, _, err) = tickcast(
+        &["check-config", f.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 0);
+    assert!(err.contains("warning") && err.contains("core 999"), "{err}");
 }
 
 #[test]

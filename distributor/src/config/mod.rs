@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 
 /// The embedded default: `tickcast run` with no arguments.
-pub const DEFAULT_TOML: &str = include_str!("../../configs/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../../configs/default.toml");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -283,93 +283,6 @@ fn d_fsync_interval() -> u64 {
     100
 }
 
-/// An allowed source subnet: `A.B.C.D/N`, or `A.B.C.D` for one host.
-pub fn parse_subnet(s: &str) -> Result<Ipv4Net, String> {
-    let with_prefix = if s.contains('/') {
-        s.to_string()
-    } else {
-        format!("{s}/32")
-    };
-    with_prefix
-        .parse::<Ipv4Net>()
-        .map(|n| n.trunc())
-        .map_err(|_| format!("{s:?} is not A.B.C.D/N with N in 0..=32"))
-}
-
-/// The subnets a group's re-request server answers: `retransmit_allow` when given, else
-/// loopback plus the subnets of the group's sending interfaces on this host.
-pub fn retransmit_subnets(g: &Group) -> Vec<Ipv4Net> {
-    match &g.retransmit_allow {
-        Some(list) => list.iter().filter_map(|s| parse_subnet(s).ok()).collect(),
-        None => {
-            let mut nets = vec![Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 8).unwrap_or_default()];
-            for iface in [Some(g.interface), g.interface_b].into_iter().flatten() {
-                if let Some(n) = net::ifaddr::subnet_of(iface) {
-                    if !nets.contains(&n) {
-                        nets.push(n);
-                    }
-                }
-            }
-            nets
-        }
-    }
-}
-
-/// Warnings about a config that is valid but will not work as probably meant on this host.
-pub fn warnings(cfg: &Config) -> Vec<String> {
-    let mut w = Vec::new();
-    for (i, g) in cfg.groups.iter().enumerate() {
-        let Some(list) = &g.retransmit_allow else {
-            continue;
-        };
-        let allowed: Vec<Ipv4Net> = list.iter().filter_map(|s| parse_subnet(s).ok()).collect();
-        for iface in [Some(g.interface), g.interface_b].into_iter().flatten() {
-            if iface.is_loopback() {
-                continue;
-            }
-            let net = net::ifaddr::subnet_of(iface)
-                .unwrap_or_else(|| Ipv4Net::new(iface, 32).unwrap_or_default());
-            if !allowed.iter().any(|a| a.contains(&net.network())) {
-                w.push(format!(
-                    "group[{i}] ({}).retransmit_allow: {list:?} refuses subscribers on {net}, \
-                     the network of its sending interface {iface}: their re-requests would go \
-                     unanswered",
-                    g.name
-                ));
-            }
-        }
-    }
-    w
-}
-
-/// A parsed `partition = "K/N"`.
-pub fn parse_partition(s: &str) -> Result<(u32, u32), String> {
-    let bad = || format!("{s:?} must be \"K/N\" with 0 <= K < N");
-    let (k, n) = s.split_once('/').ok_or_else(bad)?;
-    let (k, n): (u32, u32) = (
-        k.trim().parse().map_err(|_| bad())?,
-        n.trim().parse().map_err(|_| bad())?,
-    );
-    if n == 0 || k >= n {
-        return Err(bad());
-    }
-    Ok((k, n))
-}
-
-/// A parsed symbol range "A-M" (inclusive on prefixes).
-pub fn parse_range(s: &str) -> Result<(String, String), String> {
-    let (a, b) = s
-        .split_once('-')
-        .ok_or_else(|| format!("{s:?} must be \"FROM-TO\", e.g. \"A-M\""))?;
-    let (a, b) = (a.trim().to_string(), b.trim().to_string());
-    if a.is_empty() || b.is_empty() || a > b {
-        return Err(format!(
-            "{s:?}: FROM and TO must be non-empty with FROM <= TO"
-        ));
-    }
-    Ok((a, b))
-}
-
 impl Config {
     /// Parses and validates; the error is one line naming the key.
     pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
@@ -393,8 +306,29 @@ impl Config {
         match path {
             None => Config::parse(DEFAULT_TOML, "embedded default config"),
             Some(p) => {
-                let text =
-                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                // A config is small: read at most 1 MiB (so `/dev/zero` or a wrong file ends
+                // with an error, not with the host's memory).
+                use std::io::Read;
+                const MAX: u64 = 1 << 20;
+                let at = |e: std::io::Error| format!("{}: {e}", p.display());
+                let f = std::fs::File::open(p).map_err(at)?;
+                if f.metadata().map_err(at)?.is_dir() {
+                    return Err(format!(
+                        "{}: is a directory, not a config file",
+                        p.display()
+                    ));
+                }
+                let mut bytes = Vec::new();
+                f.take(MAX + 1).read_to_end(&mut bytes).map_err(at)?;
+                if bytes.len() as u64 > MAX {
+                    return Err(format!(
+                        "{}: larger than 1 MiB; not a tickcast config",
+                        p.display()
+                    ));
+                }
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    format!("{}: not UTF-8 text; not a tickcast config", p.display())
+                })?;
                 Config::parse(&text, &p.display().to_string())
             }
         }
@@ -403,175 +337,10 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
     }
-
-    /// Checks the values the types cannot.
-    pub fn validate(&self) -> Result<(), String> {
-        let f = &self.feed;
-        match f.source {
-            SourceKind::Multicast if f.group.is_none() => {
-                return Err("feed.group: required when feed.source = \"multicast\"".into())
-            }
-            SourceKind::Pcap | SourceKind::Binaryfile if f.path.is_none() => {
-                return Err(
-                    format!("feed.path: required when feed.source = \"{:?}\"", f.source)
-                        .to_lowercase(),
-                )
-            }
-            _ => {}
-        }
-        if let Some(b) = f.group_b {
-            if f.group.is_none() {
-                return Err("feed.group_b: needs feed.group (feed A)".into());
-            }
-            if Some(b) == f.group && f.interface_b.unwrap_or(f.interface) == f.interface {
-                return Err(format!(
-                    "feed.group_b: {b} is feed A's group on the same interface"
-                ));
-            }
-        }
-        if let Some(s) = &f.session {
-            if protocol::Session::new(s).is_err() {
-                return Err(format!(
-                    "feed.session: {s:?} must be 1 to 10 printable ASCII characters"
-                ));
-            }
-        }
-        if f.interface_b.is_some() && f.group_b.is_none() {
-            return Err("feed.interface_b: set without feed.group_b".into());
-        }
-        if f.speed
-            .parse::<feedhandler::source::pacing::Speed>()
-            .is_err()
-        {
-            return Err(format!(
-                "feed.speed: {:?} is not \"max\" or a positive number",
-                f.speed
-            ));
-        }
-        if let Some(d) = &f.date {
-            if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() {
-                return Err(format!("feed.date: {d:?} is not YYYY-MM-DD"));
-            }
-        }
-        if f.queue_depth == 0 {
-            return Err("feed.queue_depth: must be at least 1".into());
-        }
-        if f.instruments == 0 {
-            return Err("feed.instruments: must be at least 1".into());
-        }
-        if self.groups.is_empty() {
-            return Err("group: at least one [[group]] is required".into());
-        }
-        if self.groups.len() > 64 {
-            return Err("group: at most 64 groups".into());
-        }
-        for (i, s) in self.shards.iter().enumerate() {
-            for g in &s.groups {
-                if !self.groups.iter().any(|x| &x.name == g) {
-                    return Err(format!("shard[{i}].groups: {g:?} is not a [[group]] name"));
-                }
-            }
-        }
-        let mut names = BTreeSet::new();
-        let mut sessions = BTreeSet::new();
-        let mut retransmit_owner: BTreeMap<SocketAddrV4, usize> = BTreeMap::new();
-        let shard_of = |name: &str| {
-            self.shards
-                .iter()
-                .position(|s| s.groups.iter().any(|g| g == name))
-        };
-        for (i, g) in self.groups.iter().enumerate() {
-            let at = |key: &str| format!("group[{i}] ({}).{key}", g.name);
-            if g.name.is_empty() {
-                return Err(format!("group[{i}].name: must not be empty"));
-            }
-            if !names.insert(g.name.as_str()) {
-                return Err(format!("{}: duplicate group name", at("name")));
-            }
-            if protocol::Session::new(&g.session).is_err() {
-                return Err(format!(
-                    "{}: {:?} must be 1 to 10 printable ASCII characters",
-                    at("session"),
-                    g.session
-                ));
-            }
-            if g.session.is_empty() || !sessions.insert(g.session.as_str()) {
-                return Err(format!(
-                    "{}: {:?} is empty or used by another group",
-                    at("session"),
-                    g.session
-                ));
-            }
-            for r in &g.symbol_ranges {
-                parse_range(r).map_err(|e| format!("{}: {e}", at("symbol_ranges")))?;
-            }
-            if let Some(p) = &g.partition {
-                parse_partition(p).map_err(|e| format!("{}: {e}", at("partition")))?;
-            }
-            let min = protocol::moldudp64::HEADER_LEN + 2 + protocol::schema::RECORD_SIZE;
-            if g.max_payload < min || g.max_payload > 65507 {
-                return Err(format!(
-                    "{}: {} must be between {min} and 65507",
-                    at("max_payload"),
-                    g.max_payload
-                ));
-            }
-            if g.heartbeat_ms == 0 {
-                return Err(format!("{}: must be at least 1", at("heartbeat_ms")));
-            }
-            if g.ttl == 0 || g.ttl > 255 {
-                return Err(format!("{}: {} must be 1..=255", at("ttl"), g.ttl));
-            }
-            if !g.feed_a.ip().is_multicast() && g.feed_a.port() == 0 {
-                return Err(format!("{}: port must not be 0", at("feed_a")));
-            }
-            if g.retransmit_cap == 0 {
-                return Err(format!("{}: must be at least 1", at("retransmit_cap")));
-            }
-            if g.ring == 0 {
-                return Err(format!("{}: must be at least 1", at("ring")));
-            }
-            for s in g.retransmit_allow.iter().flatten() {
-                parse_subnet(s).map_err(|e| format!("{}: {e}", at("retransmit_allow")))?;
-            }
-            let Some(shard) = shard_of(&g.name) else {
-                return Err(format!("{}: group is in no [[shard]]", at("name")));
-            };
-            if let Some(&other) = retransmit_owner.get(&g.retransmit) {
-                if other != shard {
-                    return Err(format!(
-                        "{}: {} is served by another shard",
-                        at("retransmit"),
-                        g.retransmit
-                    ));
-                }
-            }
-            retransmit_owner.insert(g.retransmit, shard);
-        }
-        if self.shards.is_empty() {
-            return Err("shard: at least one [[shard]] is required".into());
-        }
-        let cores = core_affinity::get_core_ids().map_or(usize::MAX, |c| c.len());
-        let mut seen = BTreeSet::new();
-        for (i, s) in self.shards.iter().enumerate() {
-            if cores != usize::MAX && s.core >= cores.max(1) && cores > 0 {
-                // Pinning will fail; say so here rather than at run time.
-                tracing::warn!("shard[{i}].core: core {} does not exist on this machine ({cores} cores); the shard will not be pinned", s.core);
-            }
-            for g in &s.groups {
-                if !seen.insert(g.as_str()) {
-                    return Err(format!(
-                        "shard[{i}].groups: {g:?} is already in another shard"
-                    ));
-                }
-            }
-        }
-        if self.journal.fsync == Fsync::Interval && self.journal.fsync_interval_ms == 0 {
-            return Err("journal.fsync_interval_ms: must be at least 1".into());
-        }
-        Ok(())
-    }
 }
+
+mod validate;
+pub use validate::{parse_partition, parse_range, parse_subnet, retransmit_subnets, warnings};
 
 #[cfg(test)]
 mod tests {
