@@ -120,6 +120,18 @@ impl Registry {
             shard(|c| c.errors.get()),
         );
         metric(
+            "shard_retransmit_malformed_total",
+            "Re-requests of the wrong size, refused.",
+            "counter",
+            shard(|c| c.retransmit_malformed.get()),
+        );
+        metric(
+            "shard_retransmit_unknown_session_total",
+            "Re-requests for a session the shard does not serve, refused.",
+            "counter",
+            shard(|c| c.retransmit_unknown_session.get()),
+        );
+        metric(
             "shard_queue_depth",
             "Batches waiting in the shard's input queue.",
             "gauge",
@@ -195,6 +207,12 @@ impl Registry {
             group(|c| c.retransmit_unanswerable.get()),
         );
         metric(
+            "group_retransmit_busy_total",
+            "Re-requests from new sources refused while every tracked source was spending its budget.",
+            "counter",
+            group(|c| c.retransmit_busy.get()),
+        );
+        metric(
             "group_retransmit_denied_total",
             "Re-requests from outside the allowed subnets.",
             "counter",
@@ -224,26 +242,66 @@ pub fn serve(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let listener = TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
-    std::thread::Builder::new().name("metrics".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((mut conn, _)) => {
-                    let _ = conn.set_nonblocking(false);
-                    let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
-                    let mut req = [0u8; 1024];
-                    let n = conn.read(&mut req).unwrap_or(0);
-                    let ok = req[..n].starts_with(b"GET /metrics") || req[..n].starts_with(b"GET / ");
-                    let (status, body) = if ok { ("200 OK", registry.render()) } else { ("404 Not Found", String::from("not found\n")) };
-                    let _ = write!(
-                        conn,
-                        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
+    let registry = Arc::new(registry);
+    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        // Each scrape on its own short-lived thread, so an idle or slow client
+                        // never holds up the next; a few at a time at most.
+                        if active.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                            drop(conn);
+                            continue;
+                        }
+                        active.fetch_add(1, Ordering::Relaxed);
+                        // Counts the connection until dropped: by the thread, or with the closure
+                        // when the thread cannot be started.
+                        let slot = Slot(active.clone());
+                        let registry = registry.clone();
+                        let _ = std::thread::Builder::new()
+                            .name("metrics-conn".into())
+                            .spawn(move || {
+                                respond(conn, &registry);
+                                drop(slot);
+                            });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
                 }
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
-        }
-    })
+        })
+}
+
+/// Connections served at once; more are closed at accept.
+const MAX_CONNECTIONS: usize = 16;
+
+struct Slot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn respond(mut conn: std::net::TcpStream, registry: &Registry) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(2)));
+    let mut req = [0u8; 1024];
+    let n = conn.read(&mut req).unwrap_or(0);
+    let ok = req[..n].starts_with(b"GET /metrics") || req[..n].starts_with(b"GET / ");
+    let (status, body) = if ok {
+        ("200 OK", registry.render())
+    } else {
+        ("404 Not Found", String::from("not found\n"))
+    };
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub struct GroupCounters {
     pub retransmit_denied: Counter,
     pub retransmit_rate_limited: Counter,
     pub retransmit_unanswerable: Counter,
+    /// Requests from new sources while every tracked source was still spending its budget.
+    pub retransmit_busy: Counter,
     pub errors: Counter,
 }
 
@@ -50,6 +52,10 @@ pub struct ShardCounters {
     pub eagain_waits: Counter,
     pub errors: Counter,
     pub queue_depth: Counter,
+    /// Re-requests of the wrong size (not 20 bytes), and for a session this shard does not
+    /// serve: refused before any group is known.
+    pub retransmit_malformed: Counter,
+    pub retransmit_unknown_session: Counter,
 }
 
 /// A group's figures for the summary line and metrics.
@@ -66,6 +72,9 @@ pub struct GroupSummary {
     pub retransmit_messages: u64,
     pub retransmit_denied: u64,
     pub retransmit_rate_limited: u64,
+    pub retransmit_busy: u64,
+    pub retransmit_unanswerable: u64,
+    pub retransmit_datagrams: u64,
     pub errors: u64,
 }
 
@@ -83,6 +92,9 @@ impl GroupCounters {
             retransmit_messages: self.retransmit_messages.get(),
             retransmit_denied: self.retransmit_denied.get(),
             retransmit_rate_limited: self.retransmit_rate_limited.get(),
+            retransmit_busy: self.retransmit_busy.get(),
+            retransmit_unanswerable: self.retransmit_unanswerable.get(),
+            retransmit_datagrams: self.retransmit_datagrams.get(),
             errors: self.errors.get(),
         }
     }

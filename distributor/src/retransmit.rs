@@ -48,6 +48,9 @@ impl Ring {
 pub enum Refusal {
     Denied,
     RateLimited,
+    /// Every tracked source is still spending its budget (a flood from many addresses): new
+    /// sources wait until one has refilled.
+    Busy,
 }
 
 /// Source checks for one re-request server.
@@ -57,7 +60,9 @@ pub struct Guard {
     buckets: HashMap<Ipv4Addr, (f64, Instant)>,
 }
 
-/// Sources tracked at most; beyond it the table starts over (a spoofing flood cannot grow it).
+/// Sources tracked at most (a spoofing flood cannot grow the table). Only sources whose budget
+/// has refilled completely are ever forgotten, so churning through addresses cannot give a
+/// throttled source its budget back.
 const MAX_SOURCES: usize = 4096;
 
 impl Guard {
@@ -65,7 +70,7 @@ impl Guard {
         Guard {
             allow,
             rate: f64::from(rate_per_s.max(1)),
-            buckets: HashMap::with_capacity(64),
+            buckets: HashMap::with_capacity(MAX_SOURCES),
         }
     }
 
@@ -74,7 +79,14 @@ impl Guard {
             return Err(Refusal::Denied);
         }
         if self.buckets.len() >= MAX_SOURCES && !self.buckets.contains_key(&src) {
-            self.buckets.clear();
+            let rate = self.rate;
+            // Forget only sources that would start over with a full budget anyway.
+            self.buckets.retain(|_, (tokens, last)| {
+                *tokens + now.duration_since(*last).as_secs_f64() * rate < rate
+            });
+            if self.buckets.len() >= MAX_SOURCES {
+                return Err(Refusal::Busy);
+            }
         }
         // Burst of one second's worth, refilled continuously.
         let (tokens, last) = self.buckets.entry(src).or_insert((self.rate, now));
@@ -118,5 +130,32 @@ mod tests {
         assert!(g
             .check(lo, now + std::time::Duration::from_millis(400))
             .is_ok());
+    }
+
+    #[test]
+    fn address_churn_cannot_refill_a_throttled_source() {
+        let mut g = Guard::new(vec!["10.0.0.0/8".parse().unwrap()], 5);
+        let now = Instant::now();
+        let victim = Ipv4Addr::new(10, 0, 0, 1);
+        while g.check(victim, now).is_ok() {}
+        // 5 000 other addresses, each spending its budget: the table fills, nobody is forgotten.
+        let mut busy = 0;
+        for i in 0..5000u32 {
+            let a = Ipv4Addr::from(0x0a01_0000 + i);
+            for _ in 0..5 {
+                if g.check(a, now) == Err(Refusal::Busy) {
+                    busy += 1;
+                }
+            }
+        }
+        assert!(
+            busy > 0,
+            "new sources wait while the table is full of active ones"
+        );
+        assert_eq!(g.check(victim, now), Err(Refusal::RateLimited));
+        // Once budgets refill, idle sources are forgotten and new ones are served.
+        let later = now + std::time::Duration::from_secs(2);
+        assert!(g.check(Ipv4Addr::new(10, 9, 9, 9), later).is_ok());
+        assert!(g.check(victim, later).is_ok());
     }
 }

@@ -459,6 +459,7 @@ impl Shard {
 
     fn answer(&mut self, server: usize, req: &[u8], from: SocketAddrV4, now: Instant) {
         let Ok(r) = Request::new_checked(req) else {
+            self.counters.retransmit_malformed.add(1);
             warn_limited!(self.rtx_log, len = req.len(), %from, "re-request of the wrong size; ignored");
             return;
         };
@@ -468,6 +469,7 @@ impl Shard {
             .iter()
             .find(|&&li| self.groups[li].session == session)
         else {
+            self.counters.retransmit_unknown_session.add(1);
             warn_limited!(self.rtx_log, %from, session = %session, "re-request for an unknown session; ignored");
             return;
         };
@@ -482,6 +484,11 @@ impl Shard {
             }
             Err(Refusal::RateLimited) => {
                 g.counters.retransmit_rate_limited.add(1);
+                return;
+            }
+            Err(Refusal::Busy) => {
+                g.counters.retransmit_busy.add(1);
+                warn_limited!(self.rtx_log, %from, "re-requests from too many sources at once; new source dropped");
                 return;
             }
             Ok(()) => {}

@@ -214,6 +214,17 @@ fn rerequest_server_resists_abuse() {
         sock.recv(&mut buf).is_err(),
         "denied requests get no answer"
     );
+    // Malformed sizes and a foreign session: no answer, each counted by reason.
+    let rtx0 = groups[0].retransmit.parse::<SocketAddrV4>().unwrap();
+    for len in [0usize, 19, 21, 65_507] {
+        sock.send_to(&vec![b'X'; len], rtx0).unwrap();
+    }
+    emit_request(&mut req, &Session::new("NOSUCH").unwrap(), 1, 10);
+    sock.send_to(&req, rtx0).unwrap();
+    assert!(
+        sock.recv(&mut buf).is_err(),
+        "refused requests get no answer"
+    );
     signal(child.id(), "TERM");
     let out = child.wait_with_output().unwrap();
     let v: Value =
@@ -235,4 +246,6 @@ fn rerequest_server_resists_abuse() {
     );
     assert_eq!(received, 100 * answered, "every answer arrived whole");
     assert_eq!(v["groups"][1]["retransmit_denied"], 1);
+    assert_eq!(v["retransmit_refused"]["malformed"], 4, "{v}");
+    assert_eq!(v["retransmit_refused"]["unknown_session"], 1, "{v}");
 }

@@ -261,12 +261,26 @@ fn metrics_endpoint_serves_counters() {
         .spawn()
         .unwrap();
     let mut body = String::new();
+    // Ten idle clients connected first must not hold up a scrape.
+    let mut idle = Vec::new();
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
+        if idle.is_empty() {
+            for _ in 0..10 {
+                if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", base + 18)) {
+                    idle.push(c);
+                }
+            }
+        }
+        let asked = std::time::Instant::now();
         if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", base + 18)) {
             c.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
             body.clear();
             c.read_to_string(&mut body).unwrap();
+            assert!(
+                asked.elapsed() < Duration::from_millis(1500),
+                "a scrape waited behind idle clients"
+            );
             if body.contains("tickcast_group_messages_total{group=\"g0\"")
                 && !body.contains("tickcast_group_messages_total{group=\"g0\",session=\"T05G0\"} 0")
             {
@@ -288,6 +302,9 @@ fn metrics_endpoint_serves_counters() {
         "tickcast_group_datagrams_total",
         "tickcast_group_bytes_total",
         "tickcast_group_retransmit_messages_total",
+        "tickcast_group_retransmit_busy_total",
+        "tickcast_shard_retransmit_malformed_total",
+        "tickcast_shard_retransmit_unknown_session_total",
     ] {
         assert!(body.contains(name), "{name} missing");
     }

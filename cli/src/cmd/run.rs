@@ -188,6 +188,10 @@ pub fn run(args: Args) -> Result<i32> {
         "bad_datagrams": stats.bad_datagrams,
         "upstream_duplicates": stats.duplicates,
         "upstream_gaps": stats.gaps,
+        "retransmit_refused": {
+            "malformed": shard_counters.iter().map(|c| c.retransmit_malformed.get()).sum::<u64>(),
+            "unknown_session": shard_counters.iter().map(|c| c.retransmit_unknown_session.get()).sum::<u64>(),
+        },
         "seconds": started.elapsed().as_secs_f64(),
         "groups": groups,
     });
