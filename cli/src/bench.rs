@@ -354,6 +354,7 @@ fn tickcast_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
                 source: Box::new(src),
                 pacer: None,
                 date_from_frames: false,
+                format: feedhandler::source::FileFormat::BinaryFile,
             };
             pipeline::run_feed(feed, clock, &fcfg, inputs, fstop, fcc)
         })

@@ -2,6 +2,7 @@
 //! Nothing here is needed by a library user; the logic lives in the crates below.
 #![deny(unsafe_code)]
 
+pub mod args;
 pub mod bench;
 pub mod cmd;
 pub mod metrics;

@@ -56,14 +56,24 @@ impl Journal {
         fsync: Fsync,
         interval: Duration,
     ) -> io::Result<(Journal, Option<String>)> {
-        std::fs::create_dir_all(dir)?;
+        // Errors name the path that failed (a bare "File exists" says nothing).
+        if dir.exists() && !dir.is_dir() {
+            return Err(io::Error::other(format!(
+                "{}: exists and is not a directory",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| {
+            io::Error::new(e.kind(), format!("{}: cannot create: {e}", dir.display()))
+        })?;
         let path = path_for(dir, session);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)?;
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         let len = file.metadata()?.len();
         let want = header(session);
         let mut warning = None;

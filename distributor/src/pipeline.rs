@@ -32,6 +32,7 @@ pub enum FeedSource {
         source: Box<dyn Source + Send>,
         pacer: Option<Pacer>,
         date_from_frames: bool,
+        format: source::FileFormat,
     },
     Multicast {
         source: Box<MulticastSource>,
@@ -51,12 +52,12 @@ pub fn open_source(
         .as_deref()
         .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     let file = |path: PathBuf, speed: Speed| -> Result<(FeedSource, SessionClock), String> {
-        let format = source::FileFormat::sniff(&path).map_err(|e| e.to_string())?;
         let filter = Filter {
             group: f.filter_group,
             port: f.filter_port,
         };
-        let src = source::open_file(&path, Some(format), filter).map_err(|e| e.to_string())?;
+        // Read once from the start: pipes and FIFOs work.
+        let (src, format) = source::open(&path, None, filter).map_err(|e| e.to_string())?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
@@ -73,6 +74,7 @@ pub fn open_source(
                 source: src,
                 pacer,
                 date_from_frames: date.is_none() && format.is_pcap(),
+                format,
             },
             SessionClock::new(d),
         ))
@@ -183,6 +185,14 @@ impl Fanout<'_> {
     }
 }
 
+/// How a feed ended.
+#[derive(Debug, Clone, Default)]
+pub struct FeedOutcome {
+    pub stats: DecodeStats,
+    /// The source failed (a truncated or corrupt file): what it said.
+    pub error: Option<String>,
+}
+
 /// Runs the feed until the source ends, `stop` is set or the shards are gone; dropping the
 /// shard inputs then tells the shards to shut down. Returns the feed handler's statistics.
 pub fn run_feed(
@@ -192,7 +202,8 @@ pub fn run_feed(
     inputs: Vec<ShardInput>,
     stop: Arc<AtomicBool>,
     counters: Arc<FeedCounters>,
-) -> DecodeStats {
+) -> FeedOutcome {
+    let mut error = None;
     let mut fh = match &feed {
         FeedSource::Multicast {
             request_timeout, ..
@@ -249,13 +260,16 @@ pub fn run_feed(
                 match source.next_frame() {
                     Ok(Some(frame)) => {
                         if let Some(p) = &mut pacer {
-                            p.wait(frame.recv_ts_ns);
+                            if !p.wait(frame.recv_ts_ns, &|| stop.load(Ordering::Relaxed)) {
+                                break;
+                            }
                         }
                         fh.on_frame(&frame, &mut |m| fan.message(m));
                     }
                     Ok(None) => break,
                     Err(e) => {
                         tracing::error!(error = %e, "feed source failed; ending the replay");
+                        error = Some(e.to_string());
                         break;
                     }
                 }
@@ -299,5 +313,8 @@ pub fn run_feed(
         }
     }
     fan.end_frame(&fh, false);
-    fh.normalizer.stats
+    FeedOutcome {
+        stats: fh.normalizer.stats,
+        error,
+    }
 }

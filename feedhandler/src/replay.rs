@@ -32,7 +32,9 @@ pub fn run(
             Err(e) => break Err(e),
         };
         if let Some(p) = &mut pacer {
-            p.wait(frame.recv_ts_ns);
+            if !p.wait(frame.recv_ts_ns, stop) {
+                break Ok(());
+            }
         }
         fh.on_frame(&frame, out);
         frames += 1;

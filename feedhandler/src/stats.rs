@@ -105,10 +105,7 @@ impl DecodeStats {
                 "not {what}: most message types are unknown ({counts})"
             ));
         }
-        if stats.messages == 0
-            && stats.datagrams > 0
-            && stats.heartbeats + stats.end_of_session == 0
-        {
+        if stats.messages == 0 && stats.heartbeats + stats.end_of_session == 0 {
             return Some(format!("not {what}: no ITCH messages found ({counts})"));
         }
         None

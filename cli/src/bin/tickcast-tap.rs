@@ -19,10 +19,10 @@ use subscriber_sdk::{ArbiterConfig, Context, GroupSpec, Handler, PollMode, Subsc
 )]
 struct Args {
     /// Feed A of the group.
-    #[arg(long)]
+    #[arg(long, value_parser = cli::args::group)]
     group: SocketAddrV4,
     /// Feed B of the group.
-    #[arg(long = "group-b")]
+    #[arg(long = "group-b", value_parser = cli::args::group)]
     group_b: Option<SocketAddrV4>,
     /// Interface to join on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -40,7 +40,7 @@ struct Args {
     #[arg(long)]
     count: Option<u64>,
     /// Stop after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = cli::args::seconds)]
     duration: Option<f64>,
     /// On a late join, recover the session from sequence 1.
     #[arg(long)]
@@ -198,7 +198,11 @@ fn main() {
         }
     };
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         let _ = signal_hook::flag::register(sig, stop.clone());
     }
     let mut tap = Tap {
@@ -234,7 +238,7 @@ fn main() {
         if !args.json && tap.messages && last.0.elapsed() >= Duration::from_secs(1) {
             let dt = last.0.elapsed().as_secs_f64();
             let a = sub.stats.arbiter;
-            println!(
+            let line = format!(
                 "{:>8.1}s  {:>9.0} msg/s  {:>7.0} dgram/s  delivered {}  dup {}  gaps filled {} lost {}  drops {}  latency p50 {} ns p99 {} ns",
                 started.elapsed().as_secs_f64(),
                 (tap.delivered - last.1) as f64 / dt,
@@ -247,15 +251,22 @@ fn main() {
                 sub.stats.latency_ns(50.0),
                 sub.stats.latency_ns(99.0),
             );
+            // A closed stdout (`| head`) ends the tap quietly, never with a panic.
+            let mut out = std::io::stdout().lock();
+            let mut ok = writeln!(out, "{line}").is_ok();
             for r in tap.recent.drain(..) {
-                println!("    {r}");
+                ok &= writeln!(out, "    {r}").is_ok();
+            }
+            if !ok {
+                break;
             }
             last = (Instant::now(), tap.delivered, sub.stats.datagrams);
         }
     }
     if !args.json {
+        let mut out = std::io::stdout().lock();
         for r in tap.recent.drain(..) {
-            println!("    {r}");
+            let _ = writeln!(out, "    {r}");
         }
     }
     let stats = stats_json(&sub, &tap, started.elapsed().as_secs_f64());

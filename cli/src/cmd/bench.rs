@@ -5,7 +5,7 @@ use crate::bench::{self, BenchConfig};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Seconds per phase (three phases).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = crate::args::positive_seconds)]
     pub seconds: f64,
     /// Multicast groups (instruments are split across them).
     #[arg(long, default_value_t = 4)]
@@ -43,7 +43,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     match bench::run(&cfg) {
         Ok(r) => {
             if args.json {
-                println!("{}", serde_json::to_string(&r)?);
+                use std::io::Write;
+                let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string(&r)?);
             } else {
                 print!("{}", bench::table(&r));
             }

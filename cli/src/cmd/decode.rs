@@ -34,18 +34,17 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<i32> {
-    let format = match args.format.as_str() {
-        "pcap" => {
-            FileFormat::sniff(&args.file).map(|f| if f.is_pcap() { f } else { FileFormat::Pcap })?
-        }
-        "binaryfile" => FileFormat::BinaryFile,
-        _ => FileFormat::sniff(&args.file)?,
+    let forced = match args.format.as_str() {
+        "pcap" => Some(FileFormat::Pcap),
+        "binaryfile" => Some(FileFormat::BinaryFile),
+        _ => None,
     };
     let filter = Filter {
         group: args.group,
         port: args.port,
     };
-    let mut src = source::open_file(&args.file, Some(format), filter)?;
+    // Read once from the start: pipes and FIFOs (`/dev/stdin`) work.
+    let (mut src, format) = source::open(&args.file, forced, filter)?;
     let name = args
         .file
         .file_name()
@@ -83,16 +82,16 @@ pub fn run(args: Args) -> Result<i32> {
     if let Some(e) = write_err.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
         return Err(e.into());
     }
-    let file = args.file.display();
-    if let Some(why) = stats.verdict(format) {
-        eprintln!("tickcast decode: {file}: {why}");
-        return Ok(1);
-    }
+    // The source's own error (it names the file) comes first: it says why the rest is off.
     if let Err(e) = result {
         eprintln!(
-            "tickcast decode: {file}: stopped early: {e} (decoded {} messages)",
+            "tickcast decode: stopped early: {e} (decoded {} messages)",
             stats.messages
         );
+        return Ok(1);
+    }
+    if let Some(why) = stats.verdict(format) {
+        eprintln!("tickcast decode: {}: {why}", args.file.display());
         return Ok(1);
     }
     Ok(0)

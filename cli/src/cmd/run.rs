@@ -20,15 +20,15 @@ pub struct Args {
     /// Replay this pcap/pcapng/BinaryFILE instead of the configured feed; exits when it ends.
     #[arg(long)]
     pub replay: Option<PathBuf>,
-    /// Replay speed: "max" or a multiple of the recorded rate.
-    #[arg(long, default_value = "max")]
-    pub speed: String,
+    /// Replay speed: "max" or a multiple of the recorded rate (0.001 to 1e6).
+    #[arg(long, default_value = "max", value_parser = crate::args::speed)]
+    pub speed: Speed,
     /// No periodic status line.
     #[arg(long)]
     pub quiet: bool,
     /// After the feed ends, keep answering re-requests (repeating end of session each second)
     /// for this many seconds, or until SIGINT/SIGTERM.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = crate::args::seconds)]
     pub linger: f64,
     /// Print the effective config as TOML and exit.
     #[arg(long)]
@@ -44,18 +44,19 @@ pub fn run(args: Args) -> Result<i32> {
         }
     };
     if args.print_config {
-        print!("{}", cfg.to_toml());
+        use std::io::Write;
+        // A closed stdout (`| head`) is not an error of ours.
+        let _ = write!(std::io::stdout(), "{}", cfg.to_toml());
         return Ok(0);
     }
-    let speed: Speed = match args.speed.parse() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tickcast: --speed: {e}");
-            return Ok(2);
-        }
-    };
+    let speed = args.speed;
+    // SIGHUP too: a closed terminal ends the run cleanly (end of session, summary).
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
 
@@ -100,12 +101,17 @@ pub fn run(args: Args) -> Result<i32> {
     let feed_cfg = cfg.clone();
     let feed_stop = stop.clone();
     let fc = feed_counters.clone();
-    let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
+    type Ready = Result<Option<feedhandler::source::FileFormat>, String>;
+    let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Ready>(1);
     let feed_thread = std::thread::Builder::new()
         .name("feed".into())
         .spawn(move || match pipeline::open_source(&feed_cfg, replay) {
             Ok((feed, clock)) => {
-                let _ = ready_tx.send(Ok(()));
+                let format = match &feed {
+                    pipeline::FeedSource::File { format, .. } => Some(*format),
+                    _ => None,
+                };
+                let _ = ready_tx.send(Ok(format));
                 Some(pipeline::run_feed(
                     feed, clock, &feed_cfg, inputs, feed_stop, fc,
                 ))
@@ -115,11 +121,15 @@ pub fn run(args: Args) -> Result<i32> {
                 None
             }
         })?;
-    if let Ok(Err(e)) = ready_rx.recv() {
-        eprintln!("tickcast: {e}");
-        metrics_stop.store(true, Ordering::Relaxed);
-        return Ok(2);
-    }
+    let replay_format = match ready_rx.recv() {
+        Ok(Err(e)) => {
+            eprintln!("tickcast: {e}");
+            metrics_stop.store(true, Ordering::Relaxed);
+            return Ok(2);
+        }
+        Ok(Ok(format)) => format,
+        Err(_) => None,
+    };
     let started = Instant::now();
     tracing::info!(
         groups = cfg.groups.len(),
@@ -148,10 +158,11 @@ pub fn run(args: Args) -> Result<i32> {
             last = (Instant::now(), msgs, dgrams);
         }
     }
-    let stats = feed_thread
+    let outcome = feed_thread
         .join()
         .map_err(|_| anyhow::anyhow!("feed thread panicked"))?
         .unwrap_or_default();
+    let stats = &outcome.stats;
     // The feed closed the shard queues: each shard flushes, sends end of session, syncs.
     if !shards.join() {
         anyhow::bail!("a shard thread panicked");
@@ -195,6 +206,18 @@ pub fn run(args: Args) -> Result<i32> {
         "seconds": started.elapsed().as_secs_f64(),
         "groups": groups,
     });
-    println!("{summary}");
+    // A closed stdout (`run | true`) must not turn a clean shutdown into a panic.
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{summary}");
+    if let (Some(path), Some(format)) = (&args.replay, replay_format) {
+        if let Some(e) = &outcome.error {
+            eprintln!("tickcast: replay stopped early: {e}");
+            return Ok(1);
+        }
+        if let Some(why) = stats.verdict(format) {
+            eprintln!("tickcast: {}: {why}", path.display());
+            return Ok(1);
+        }
+    }
     Ok(0)
 }

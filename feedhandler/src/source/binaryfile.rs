@@ -2,7 +2,7 @@
 //! whole records.
 
 use super::{io_err, Frame, Framing, Source, SourceError};
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 const CHUNK: usize = 256 * 1024;
@@ -24,15 +24,15 @@ impl BinaryFileSource {
     pub fn open(path: &Path) -> Result<BinaryFileSource, SourceError> {
         let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
         let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut head = [0u8; 2];
-        let gz = {
-            let mut f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-            f.read(&mut head).map_err(|e| io_err(path, e))? == 2 && head == [0x1f, 0x8b]
-        };
+        let mut r = BufReader::new(file);
+        let gz = r
+            .fill_buf()
+            .map_err(|e| io_err(path, e))?
+            .starts_with(&[0x1f, 0x8b]);
         let reader: Box<dyn Read + Send> = if gz {
-            Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
+            Box::new(flate2::read::MultiGzDecoder::new(r))
         } else {
-            Box::new(file)
+            Box::new(r)
         };
         Ok(Self::from_reader(reader, path.display().to_string(), total))
     }
@@ -100,9 +100,13 @@ impl Source for BinaryFileSource {
             let n = self
                 .reader
                 .read(&mut self.buf[self.filled..])
-                .map_err(|e| SourceError::Io {
-                    path: self.path.clone(),
-                    source: e,
+                .map_err(|e| {
+                    // Name what failed: a gzip stream that does not inflate is not "a zero
+                    // length prefix" further on.
+                    SourceError::Format(format!(
+                        "{}: reading failed after {} bytes: {e}",
+                        self.path, self.consumed
+                    ))
                 })?;
             if n == 0 {
                 self.eof = true;

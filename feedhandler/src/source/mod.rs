@@ -6,6 +6,7 @@ pub mod multicast;
 pub mod pacing;
 pub mod pcap;
 
+use std::io::Read;
 use std::path::Path;
 
 /// How a frame's bytes are framed.
@@ -64,23 +65,43 @@ pub enum FileFormat {
 }
 
 impl FileFormat {
-    pub fn sniff(path: &Path) -> Result<FileFormat, SourceError> {
-        use std::io::Read;
-        let mut magic = [0u8; 4];
-        let mut f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-        let n = f.read(&mut magic).map_err(|e| io_err(path, e))?;
-        Ok(match (n, magic) {
-            (4, [0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0xc3, 0xd4]) => FileFormat::Pcap,
-            (4, [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d]) => FileFormat::Pcap,
-            (4, [0x0a, 0x0d, 0x0d, 0x0a]) => FileFormat::PcapNg,
-            (n, [0x1f, 0x8b, ..]) if n >= 2 => FileFormat::BinaryFileGzip,
+    /// The format the first bytes of a file say (at most 4 are looked at).
+    pub fn from_magic(magic: &[u8]) -> FileFormat {
+        match magic {
+            [0xd4, 0xc3, 0xb2, 0xa1, ..] | [0xa1, 0xb2, 0xc3, 0xd4, ..] => FileFormat::Pcap,
+            [0x4d, 0x3c, 0xb2, 0xa1, ..] | [0xa1, 0xb2, 0x3c, 0x4d, ..] => FileFormat::Pcap,
+            [0x0a, 0x0d, 0x0d, 0x0a, ..] => FileFormat::PcapNg,
+            [0x1f, 0x8b, ..] => FileFormat::BinaryFileGzip,
             _ => FileFormat::BinaryFile,
-        })
+        }
+    }
+
+    /// Reads a file's first bytes (a regular file; for pipes use `open`, which reads once).
+    pub fn sniff(path: &Path) -> Result<FileFormat, SourceError> {
+        let mut f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+        let head = read_head(&mut f).map_err(|e| io_err(path, e))?;
+        Ok(FileFormat::from_magic(&head))
     }
 
     pub fn is_pcap(self) -> bool {
         matches!(self, FileFormat::Pcap | FileFormat::PcapNg)
     }
+}
+
+/// Up to 4 bytes from the start of `r` (fewer only at the end of the input).
+fn read_head(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut head = vec![0u8; 4];
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    head.truncate(n);
+    Ok(head)
 }
 
 pub(crate) fn io_err(path: &Path, e: std::io::Error) -> SourceError {
@@ -90,20 +111,60 @@ pub(crate) fn io_err(path: &Path, e: std::io::Error) -> SourceError {
     }
 }
 
+/// The bytes of an input, read once from its start (the sniffed head is replayed).
+pub(crate) type Input = Box<dyn Read + Send>;
+
+/// Opens a file source of the given (or sniffed) format, reading the file exactly once from
+/// the start, so pipes and FIFOs (`/dev/stdin`) work. Returns the format too.
+pub fn open(
+    path: &Path,
+    format: Option<FileFormat>,
+    filter: pcap::Filter,
+) -> Result<(Box<dyn Source + Send>, FileFormat), SourceError> {
+    let mut file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let meta = file.metadata().map_err(|e| io_err(path, e))?;
+    if meta.is_dir() {
+        return Err(SourceError::Format(format!(
+            "{}: is a directory, not a capture or BinaryFILE",
+            path.display()
+        )));
+    }
+    let total = if meta.is_file() { meta.len() } else { 0 };
+    let head = read_head(&mut file).map_err(|e| io_err(path, e))?;
+    let sniffed = FileFormat::from_magic(&head);
+    let format = match format {
+        // A forced pcap may still be pcapng; a forced BinaryFILE may be gzipped.
+        Some(FileFormat::Pcap) if sniffed.is_pcap() => sniffed,
+        Some(FileFormat::BinaryFile) if sniffed == FileFormat::BinaryFileGzip => sniffed,
+        Some(f) => f,
+        None => sniffed,
+    };
+    let input: Input = Box::new(std::io::Cursor::new(head).chain(file));
+    let source: Box<dyn Source + Send> = match format {
+        FileFormat::Pcap | FileFormat::PcapNg => Box::new(pcap::PcapSource::from_input(
+            input, format, path, total, filter,
+        )?),
+        FileFormat::BinaryFile => Box::new(binaryfile::BinaryFileSource::from_reader(
+            input,
+            path.display().to_string(),
+            total,
+        )),
+        FileFormat::BinaryFileGzip => Box::new(binaryfile::BinaryFileSource::from_reader(
+            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+                input,
+            ))),
+            path.display().to_string(),
+            total,
+        )),
+    };
+    Ok((source, format))
+}
+
 /// Opens a file source of the given (or sniffed) format.
 pub fn open_file(
     path: &Path,
     format: Option<FileFormat>,
     filter: pcap::Filter,
 ) -> Result<Box<dyn Source + Send>, SourceError> {
-    let format = match format {
-        Some(f) => f,
-        None => FileFormat::sniff(path)?,
-    };
-    Ok(match format {
-        FileFormat::Pcap | FileFormat::PcapNg => Box::new(pcap::PcapSource::open(path, filter)?),
-        FileFormat::BinaryFile | FileFormat::BinaryFileGzip => {
-            Box::new(binaryfile::BinaryFileSource::open(path)?)
-        }
-    })
+    open(path, format, filter).map(|(s, _)| s)
 }
