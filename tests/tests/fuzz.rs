@@ -1,7 +1,8 @@
 //! Fuzz targets, proptest-driven so that CI can run them on the stable toolchain: structure-aware
 //! inputs (valid packets and messages, then mutated: overwritten bytes, truncation, random counts)
-//! into the MoldUDP64 decoder, the ITCH decoder and feed handler, the normalized decoder and the
-//! SDK's packet path. None may panic, and each keeps its invariants. CI runs a bounded number of
+//! into the MoldUDP64 decoder, the ITCH decoder and feed handler, the normalized decoder, the
+//! SDK's packet path, the config parser and the capture reader. The same targets (and longer
+//! campaigns) run coverage-guided under `cargo +nightly fuzz` in `fuzz/`. None may panic, and each keeps its invariants. CI runs a bounded number of
 //! cases; `TICKCAST_FUZZ_CASES=N cargo test --release --test fuzz` runs a longer campaign.
 
 use feedhandler::generator::{Generator, GeneratorConfig, MAX_MESSAGE};
@@ -161,5 +162,83 @@ proptest! {
             arb.tick(now, &mut check);
         }
         prop_assert_eq!(check.delivered, arb.stats.delivered);
+    }
+
+    #[test]
+    fn config_parser(
+        edits in proptest::collection::vec((any::<u16>(), "[ -~\n]{0,12}"), 0..6),
+        cut in any::<Option<u16>>(),
+    ) {
+        // The default config with lines overwritten and cut: a config, or one error line.
+        let mut lines: Vec<String> = distributor::config::DEFAULT_TOML.lines().map(String::from).collect();
+        for (at, text) in edits {
+            let i = at as usize % lines.len();
+            lines[i] = text;
+        }
+        let mut text = lines.join("\n");
+        if let Some(c) = cut {
+            let mut c = c as usize % (text.len() + 1);
+            while !text.is_char_boundary(c) {
+                c -= 1;
+            }
+            text.truncate(c);
+        }
+        match distributor::config::Config::parse(&text, "fuzz") {
+            Ok(cfg) => {
+                let again = distributor::config::Config::parse(&cfg.to_toml(), "printed");
+                prop_assert_eq!(again.as_ref(), Ok(&cfg));
+            }
+            Err(e) => prop_assert!(!e.contains('\n'), "one line: {}", e),
+        }
+    }
+
+    #[test]
+    fn capture_reader(
+        ds in proptest::collection::vec(datagram(true), 0..6),
+        link in prop_oneof![Just(1u32), Just(113), Just(276), Just(101), Just(0), Just(108), Just(105)],
+        flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 0..6),
+        cut in any::<Option<u16>>(),
+    ) {
+        use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+        let header = PcapHeader { datalink: pcap_file::DataLink::from(link), ..Default::default() };
+        let mut w = PcapWriter::with_header(Vec::new(), header).unwrap();
+        for (i, d) in ds.iter().enumerate() {
+            let b = etherparse::PacketBuilder::ipv4([10, 0, 0, 1], [239, 0, 0, 1], 8).udp(1, 2);
+            let mut frame = vec![0u8; 20];
+            b.write(&mut frame, d).unwrap();
+            let ts = std::time::Duration::from_micros(1_692_711_000_000_000 + i as u64);
+            w.write_packet(&PcapPacket::new(ts, frame.len() as u32, &frame)).unwrap();
+        }
+        let mut bytes = w.into_writer();
+        for (pos, b) in flips {
+            if !bytes.is_empty() {
+                let i = pos as usize % bytes.len();
+                bytes[i] = b;
+            }
+        }
+        if let Some(c) = cut {
+            bytes.truncate(c as usize % (bytes.len() + 1));
+        }
+        let len = bytes.len();
+        let input: feedhandler::source::Input = Box::new(std::io::Cursor::new(bytes));
+        if let Ok((mut src, _)) = feedhandler::source::open_input(
+            input,
+            std::path::Path::new("fuzz.pcap"),
+            len as u64,
+            None,
+            feedhandler::source::pcap::Filter::default(),
+        ) {
+            let date = chrono::NaiveDate::from_ymd_opt(2023, 8, 22).unwrap();
+            let mut fh = FeedHandler::new(SessionClock::new(date), true);
+            let mut n = 0u64;
+            for _ in 0..=len {
+                match src.next_frame() {
+                    Ok(Some(frame)) => fh.on_frame(&frame, &mut |_| n += 1),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            fh.finish(&mut |_| n += 1);
+            prop_assert_eq!(fh.normalizer.stats.normalized(), n);
+        }
     }
 }

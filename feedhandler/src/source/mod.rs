@@ -112,7 +112,7 @@ pub(crate) fn io_err(path: &Path, e: std::io::Error) -> SourceError {
 }
 
 /// The bytes of an input, read once from its start (the sniffed head is replayed).
-pub(crate) type Input = Box<dyn Read + Send>;
+pub type Input = Box<dyn Read + Send>;
 
 /// Opens a file source of the given (or sniffed) format, reading the file exactly once from
 /// the start, so pipes and FIFOs (`/dev/stdin`) work. Returns the format too.
@@ -121,7 +121,7 @@ pub fn open(
     format: Option<FileFormat>,
     filter: pcap::Filter,
 ) -> Result<(Box<dyn Source + Send>, FileFormat), SourceError> {
-    let mut file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let file = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
     let meta = file.metadata().map_err(|e| io_err(path, e))?;
     if meta.is_dir() {
         return Err(SourceError::Format(format!(
@@ -130,7 +130,19 @@ pub fn open(
         )));
     }
     let total = if meta.is_file() { meta.len() } else { 0 };
-    let head = read_head(&mut file).map_err(|e| io_err(path, e))?;
+    open_input(Box::new(file), path, total, format, filter)
+}
+
+/// Like `open`, from any reader positioned at the start of the input (`total`: its size when
+/// known, for progress). `name` is what errors say.
+pub fn open_input(
+    mut input: Input,
+    name: &Path,
+    total: u64,
+    format: Option<FileFormat>,
+    filter: pcap::Filter,
+) -> Result<(Box<dyn Source + Send>, FileFormat), SourceError> {
+    let head = read_head(&mut input).map_err(|e| io_err(name, e))?;
     let sniffed = FileFormat::from_magic(&head);
     let format = match format {
         // A forced pcap may still be pcapng; a forced BinaryFILE may be gzipped.
@@ -139,21 +151,20 @@ pub fn open(
         Some(f) => f,
         None => sniffed,
     };
-    let input: Input = Box::new(std::io::Cursor::new(head).chain(file));
+    let input: Input = Box::new(std::io::Cursor::new(head).chain(input));
+    let label = name.display().to_string();
     let source: Box<dyn Source + Send> = match format {
         FileFormat::Pcap | FileFormat::PcapNg => Box::new(pcap::PcapSource::from_input(
-            input, format, path, total, filter,
+            input, format, name, total, filter,
         )?),
         FileFormat::BinaryFile => Box::new(binaryfile::BinaryFileSource::from_reader(
-            input,
-            path.display().to_string(),
-            total,
+            input, label, total,
         )),
         FileFormat::BinaryFileGzip => Box::new(binaryfile::BinaryFileSource::from_reader(
             Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
                 input,
             ))),
-            path.display().to_string(),
+            label,
             total,
         )),
     };
