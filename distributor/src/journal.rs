@@ -1,51 +1,118 @@
-//! The per-group journal: an append-only file of the group's sequenced records. Records are
-//! fixed-size, so message `seq` lives at a computable offset: restart resumes at the next
-//! sequence and old messages are read back in place. A torn tail is cut to the last whole record.
+//! The per-group journal: a memory-mapped, preallocated session file of the group's sequenced
+//! records, owned by one process.
+//!
+//! - **Layout.** A 4 KiB header (magic, session as on the wire, record and slot sizes, its own
+//!   CRC-32), then one 72-byte slot per sequence number: the 64-byte record, the sequence's low
+//!   32 bits and a CRC-32 of both. Sequence `n` lives at a computable offset.
+//! - **Send path.** `append` copies the record into the map (a memcpy into the page cache, no
+//!   system call) before the datagram holding it is sent; the page cache outlives the process, so
+//!   a crash never loses a sent message. Durability against the host failing follows `fsync`:
+//!   `always` syncs on the send thread before each send, `interval` from a background thread,
+//!   `none` leaves it to the kernel.
+//! - **Growth.** The file grows by 2^20 slots (72 MiB, sparse until written) when full and is
+//!   remapped; one session is one file (a new session name starts a new file).
+//! - **Integrity.** The file is locked (`flock`) for the process's life: a second process is
+//!   refused with a line naming it. On open every slot is checked: the valid prefix is the
+//!   journal; an incomplete last record (non-zero, bad checksum, only empty slots after it) is a
+//!   torn tail and is cut with a warning; a bad record *followed by records*, or a file cut below
+//!   its header, is damage and is refused (resuming would reuse or lose sequence numbers).
+//!   Records read for re-requests are checked again and never served when damaged.
 
 use crate::config::Fsync;
+use net::mmap::MappedFile;
 use protocol::schema::RECORD_SIZE;
 use protocol::Session;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-const MAGIC: &[u8; 16] = b"TICKCAST-JRNL-v1";
-const HEADER: u64 = 64;
+const MAGIC: &[u8; 16] = b"TICKCAST-JRNL-v2";
+const HEADER: usize = 4096;
+/// A record, its sequence's low 32 bits, and a CRC-32 of both.
+pub const SLOT: usize = RECORD_SIZE + 8;
+/// Slots added when the file is full.
+const GROW: u64 = 1 << 20;
 
 pub struct Journal {
     file: File,
+    map: MappedFile,
     path: PathBuf,
+    /// Records written; the next sequence is `records + 1`.
     records: u64,
-    pending: Vec<u8>,
+    /// Slots mapped.
+    capacity: u64,
     fsync: Fsync,
-    interval: Duration,
-    last_sync: Instant,
+    _syncer: Option<Syncer>,
+    /// Records found damaged when read back for a re-request.
+    pub damaged_reads: u64,
 }
 
-fn header(session: &Session) -> [u8; HEADER as usize] {
-    let mut h = [0u8; HEADER as usize];
+/// Syncs the file every interval off the send thread (fsync = "interval").
+struct Syncer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn header(session: &Session) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
     h[..16].copy_from_slice(MAGIC);
     h[16..26].copy_from_slice(&session.0);
     h[26..28].copy_from_slice(&(RECORD_SIZE as u16).to_le_bytes());
+    h[28..30].copy_from_slice(&(SLOT as u16).to_le_bytes());
+    let crc = crc32fast::hash(&h[..60]);
+    h[60..64].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
-/// The journal file of a session: its name made safe for a file system.
+fn slot_crc(record: &[u8], seq: u64) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(record);
+    h.update(&(seq as u32).to_le_bytes());
+    h.finalize()
+}
+
+/// Whether `slot` holds the valid record of sequence `seq`.
+fn valid(slot: &[u8], seq: u64) -> bool {
+    let (rec, tail) = slot.split_at(RECORD_SIZE);
+    let stored_seq = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    let crc = u32::from_le_bytes([tail[4], tail[5], tail[6], tail[7]]);
+    stored_seq == seq as u32 && crc == slot_crc(rec, seq)
+}
+
+/// The journal file of a session: the session as on the wire (trailing padding dropped), with
+/// every byte outside `A-Z a-z 0-9 -` written `%XX`, so distinct sessions never share a file.
 pub fn path_for(dir: &Path, session: &Session) -> PathBuf {
-    let name: String = session
-        .as_str()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut name = String::new();
+    let end = session
+        .0
+        .iter()
+        .rposition(|&b| b != b' ')
+        .map_or(0, |i| i + 1);
+    for &b in &session.0[..end] {
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            name.push(b as char);
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
     dir.join(format!("{name}.journal"))
+}
+
+fn at(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 impl Journal {
@@ -67,52 +134,66 @@ impl Journal {
             io::Error::new(e.kind(), format!("{}: cannot create: {e}", dir.display()))
         })?;
         let path = path_for(dir, session);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        let len = file.metadata()?.len();
-        let want = header(session);
-        let mut warning = None;
-        if len < HEADER {
-            file.set_len(0)?;
-            file.write_all(&want)?;
-            file.sync_all()?;
-        } else {
-            let mut h = [0u8; HEADER as usize];
-            file.read_exact(&mut h)?;
-            if h != want {
+            .map_err(|e| at(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(io::Error::other(format!(
-                    "{}: not a journal of session {:?} with {RECORD_SIZE}-byte records",
+                    "{}: in use by another tickcast process (one journal, one writer)",
+                    path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(at(&path, e)),
+        }
+        let len = file.metadata().map_err(|e| at(&path, e))?.len();
+        let want = header(session);
+        if len == 0 {
+            file.set_len(HEADER as u64 + GROW * SLOT as u64)
+                .map_err(|e| at(&path, e))?;
+            file.write_all_at(&want, 0).map_err(|e| at(&path, e))?;
+            file.sync_all().map_err(|e| at(&path, e))?;
+        } else if len < HEADER as u64 {
+            return Err(io::Error::other(format!(
+                "{}: damaged: {len} bytes, shorter than its {HEADER}-byte header; refusing to \
+                 start the session over (sequence numbers would be reused); move it aside",
+                path.display()
+            )));
+        } else {
+            let mut h = [0u8; HEADER];
+            file.read_exact_at(&mut h, 0).map_err(|e| at(&path, e))?;
+            if h[..64] != want[..64] {
+                return Err(io::Error::other(format!(
+                    "{}: not a journal of session {:?} with {RECORD_SIZE}-byte records (or its header is damaged)",
                     path.display(),
                     session.as_str()
                 )));
             }
-            let body = len - HEADER;
-            let whole = body - body % RECORD_SIZE as u64;
-            if whole != body {
-                file.set_len(HEADER + whole)?;
-                warning = Some(format!(
-                    "{}: torn tail of {} bytes cut to the last whole record",
-                    path.display(),
-                    body - whole
-                ));
-            }
         }
-        let records = (file.metadata()?.len() - HEADER) / RECORD_SIZE as u64;
-        file.seek(SeekFrom::End(0))?;
+        let len = file.metadata().map_err(|e| at(&path, e))?.len();
+        let capacity = (len - HEADER as u64) / SLOT as u64;
+        let mut map =
+            MappedFile::map(&file, HEADER + capacity as usize * SLOT).map_err(|e| at(&path, e))?;
+        let (records, warning) = scan(&mut map, capacity, &path)?;
+        let syncer = (fsync == Fsync::Interval)
+            .then(|| start_syncer(&file, interval))
+            .transpose()
+            .map_err(|e| at(&path, e))?;
         Ok((
             Journal {
                 file,
+                map,
                 path,
                 records,
-                pending: Vec::with_capacity(64 * RECORD_SIZE),
+                capacity,
                 fsync,
-                interval,
-                last_sync: Instant::now(),
+                _syncer: syncer,
+                damaged_reads: 0,
             },
             warning,
         ))
@@ -124,10 +205,10 @@ impl Journal {
 
     /// The sequence number the next appended record gets.
     pub fn next_seq(&self) -> u64 {
-        self.records + self.pending.len() as u64 / RECORD_SIZE as u64 + 1
+        self.records + 1
     }
 
-    /// Records written (committed) so far.
+    /// Records written so far.
     pub fn len(&self) -> u64 {
         self.records
     }
@@ -136,89 +217,141 @@ impl Journal {
         self.records == 0
     }
 
-    /// Buffers a record; `commit` writes it.
+    /// Writes the next record into the map (before the datagram holding it is sent).
     #[inline]
-    pub fn append(&mut self, rec: &[u8]) {
-        self.pending
-            .extend_from_slice(&rec[..RECORD_SIZE.min(rec.len())]);
+    pub fn append(&mut self, rec: &[u8]) -> io::Result<()> {
+        if self.records == self.capacity {
+            self.grow()?;
+        }
+        let seq = self.records + 1;
+        let off = HEADER + self.records as usize * SLOT;
+        let n = RECORD_SIZE.min(rec.len());
+        let slot = &mut self.map.bytes_mut()[off..off + SLOT];
+        slot[..n].copy_from_slice(&rec[..n]);
+        let crc = slot_crc(&slot[..RECORD_SIZE], seq);
+        slot[RECORD_SIZE..RECORD_SIZE + 4].copy_from_slice(&(seq as u32).to_le_bytes());
+        slot[RECORD_SIZE + 4..].copy_from_slice(&crc.to_le_bytes());
+        self.records += 1;
+        Ok(())
     }
 
-    /// Writes buffered records (one write) and syncs by policy. Called before the datagrams
-    /// holding them are sent, so every sequence a subscriber sees is on disk.
+    fn grow(&mut self) -> io::Result<()> {
+        let capacity = self.capacity + GROW;
+        let len = HEADER + capacity as usize * SLOT;
+        self.file
+            .set_len(len as u64)
+            .map_err(|e| at(&self.path, e))?;
+        self.map = MappedFile::map(&self.file, len).map_err(|e| at(&self.path, e))?;
+        self.capacity = capacity;
+        Ok(())
+    }
+
+    /// Called before the datagrams holding the appended records are sent: with
+    /// `fsync = "always"` they are made durable first.
     pub fn commit(&mut self) -> io::Result<()> {
-        if !self.pending.is_empty() {
-            self.file.write_all(&self.pending)?;
-            self.records += (self.pending.len() / RECORD_SIZE) as u64;
-            self.pending.clear();
-        }
-        match self.fsync {
-            Fsync::None => {}
-            Fsync::Always => self.file.sync_data()?,
-            Fsync::Interval => {
-                if self.last_sync.elapsed() >= self.interval {
-                    self.file.sync_data()?;
-                    self.last_sync = Instant::now();
-                }
-            }
+        if self.fsync == Fsync::Always {
+            self.file.sync_data().map_err(|e| at(&self.path, e))?;
         }
         Ok(())
     }
 
     pub fn sync(&mut self) -> io::Result<()> {
-        self.commit()?;
-        self.file.sync_all()
+        self.file.sync_all().map_err(|e| at(&self.path, e))
     }
 
-    /// Reads record `seq` (1-based) if committed.
-    pub fn read(&self, seq: u64, out: &mut [u8; RECORD_SIZE]) -> bool {
+    /// Reads record `seq` (1-based) if written and intact.
+    pub fn read(&mut self, seq: u64, out: &mut [u8; RECORD_SIZE]) -> bool {
         if seq == 0 || seq > self.records {
             return false;
         }
-        let off = HEADER + (seq - 1) * RECORD_SIZE as u64;
-        self.file.read_exact_at(out, off).is_ok()
+        let off = HEADER + (seq - 1) as usize * SLOT;
+        let slot = &self.map.bytes()[off..off + SLOT];
+        if !valid(slot, seq) {
+            self.damaged_reads += 1;
+            return false;
+        }
+        out.copy_from_slice(&slot[..RECORD_SIZE]);
+        true
     }
+}
+
+fn start_syncer(file: &File, interval: Duration) -> io::Result<Syncer> {
+    let file = file.try_clone()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let interval = interval.max(Duration::from_millis(1));
+    let thread = std::thread::Builder::new()
+        .name("journal-sync".into())
+        .spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                std::thread::sleep(interval.min(Duration::from_millis(100)));
+                let _ = file.sync_data();
+            }
+        })?;
+    Ok(Syncer {
+        stop,
+        thread: Some(thread),
+    })
+}
+
+/// Finds the journal's end: the valid prefix; cuts a torn last record; refuses damage.
+fn scan(map: &mut MappedFile, capacity: u64, path: &Path) -> io::Result<(u64, Option<String>)> {
+    let bytes = map.bytes();
+    let slot = |i: u64| &bytes[HEADER + i as usize * SLOT..HEADER + (i as usize + 1) * SLOT];
+    let mut records = 0;
+    while records < capacity && valid(slot(records), records + 1) {
+        records += 1;
+    }
+    if records == capacity {
+        return Ok((records, None));
+    }
+    let torn = slot(records).iter().any(|&b| b != 0);
+    let rest = &bytes[HEADER + (records as usize + 1) * SLOT..];
+    if let Some(at) = rest.iter().position(|&b| b != 0) {
+        let next = records + 2 + (at / SLOT) as u64;
+        return Err(io::Error::other(format!(
+            "{}: damaged: record {} is {} and record {next} follows; refusing to resume (sequence numbers would be reused or lost); move it aside",
+            path.display(),
+            records + 1,
+            if torn { "corrupt" } else { "missing" },
+        )));
+    }
+    if !torn {
+        return Ok((records, None));
+    }
+    let off = HEADER + records as usize * SLOT;
+    map.bytes_mut()[off..off + SLOT].fill(0);
+    Ok((
+        records,
+        Some(format!(
+            "{}: torn tail: record {} was incomplete and is cut",
+            path.display(),
+            records + 1
+        )),
+    ))
+}
+
+/// Every intact record of a journal file, in sequence order (for tools and tests; the file may
+/// be in use).
+pub fn read_all(path: &Path) -> io::Result<Vec<[u8; RECORD_SIZE]>> {
+    let bytes = std::fs::read(path).map_err(|e| at(path, e))?;
+    if bytes.len() < HEADER || &bytes[..16] != MAGIC {
+        return Err(io::Error::other(format!(
+            "{}: not a tickcast journal",
+            path.display()
+        )));
+    }
+    let mut out = Vec::new();
+    for (i, s) in bytes[HEADER..].chunks_exact(SLOT).enumerate() {
+        if !valid(s, i as u64 + 1) {
+            break;
+        }
+        let mut r = [0u8; RECORD_SIZE];
+        r.copy_from_slice(&s[..RECORD_SIZE]);
+        out.push(r);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resume_and_torn_tail() {
-        let dir =
-            std::env::temp_dir().join(format!("tickcast-journal-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let s = Session::new("J1").unwrap();
-        let (mut j, w) = Journal::open(&dir, &s, Fsync::None, Duration::ZERO).unwrap();
-        assert!(w.is_none());
-        assert_eq!(j.next_seq(), 1);
-        for i in 0..5u8 {
-            j.append(&[i; RECORD_SIZE]);
-        }
-        assert_eq!(j.next_seq(), 6);
-        j.commit().unwrap();
-        drop(j);
-        // A torn write: half a record at the end.
-        let p = path_for(&dir, &s);
-        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
-        f.write_all(&[9u8; 30]).unwrap();
-        drop(f);
-        let (j, w) = Journal::open(&dir, &s, Fsync::None, Duration::ZERO).unwrap();
-        assert!(w.unwrap().contains("torn tail of 30 bytes"));
-        assert_eq!(j.next_seq(), 6);
-        let mut r = [0u8; RECORD_SIZE];
-        assert!(j.read(3, &mut r));
-        assert_eq!(r, [2u8; RECORD_SIZE]);
-        assert!(!j.read(6, &mut r));
-        // Another session's journal is refused.
-        std::fs::copy(&p, dir.join("J2.journal")).unwrap();
-        assert!(Journal::open(
-            &dir,
-            &Session::new("J2").unwrap(),
-            Fsync::None,
-            Duration::ZERO
-        )
-        .is_err());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
+mod tests;

@@ -380,7 +380,12 @@ impl Shard {
         if g.first_append.is_none() {
             g.first_append = Some(now);
         }
-        g.journal.append(rec);
+        if let Err(e) = g.journal.append(rec) {
+            // The disk is full or the file cannot grow: the message is still sent (the stream
+            // must not stall) but cannot be served again; counted and logged.
+            g.counters.errors.add(1);
+            warn_limited!(self.send_errors, group = %g.name, error = %e, "journal append failed");
+        }
         g.ring.push(rec);
         g.counters.messages.add(1);
     }

@@ -12,7 +12,7 @@
 //! - `admission`: which datagrams reach the receiver at all (session adoption, sender pinning).
 //! - `ratelog`: one log line per kind of recurring error per interval.
 //!
-//! `unsafe` lives only in `send`, `mmsg_recv` and `clock`, each block with its safety argument;
+//! `unsafe` lives only in `send`, `mmsg_recv`, `mmap` and `clock`, each block with its safety argument;
 //! every public function takes borrowed sockets (`AsFd`), never a bare file descriptor.
 #![deny(unsafe_code)]
 
@@ -21,6 +21,7 @@ pub mod arbiter;
 pub mod clock;
 pub mod cmsg;
 pub mod ifaddr;
+pub mod mmap;
 mod mmsg_recv;
 pub mod poll;
 pub mod ratelog;

@@ -450,3 +450,30 @@ fn errors_name_what_failed() {
     assert_ne!(out.status.code(), Some(0));
     assert!(err.contains("8.8.8.8"), "{err}");
 }
+
+#[test]
+fn a_journal_has_one_writer() {
+    let dir = scratch("one-writer");
+    let journal = dir.join("j");
+    let feed = "source = \"generator\"\nrate = 1000";
+    let (a, b) = (ports(6), ports(7));
+    let cfg_a = dir.join("a.toml");
+    let cfg_b = dir.join("b.toml");
+    // Same sessions, same journal directory, different ports.
+    let ga = TestGroup::new(6, 0, a, "");
+    let mut gb = TestGroup::new(7, 0, b, "");
+    gb.session = ga.session.clone();
+    std::fs::write(&cfg_a, config(feed, std::slice::from_ref(&ga), &journal)).unwrap();
+    std::fs::write(&cfg_b, config(feed, std::slice::from_ref(&gb), &journal)).unwrap();
+    let first = spawn_tickcast(&["run", "--quiet", "--config", cfg_a.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, _, err) = tickcast(
+        &["run", "--quiet", "--config", cfg_b.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    let summary = terminate(first);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(".journal") && err.contains("in use"), "{err}");
+    assert!(summary["groups"][0]["last_seq"].as_u64().unwrap() > 0);
+}

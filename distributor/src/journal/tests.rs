@@ -1,0 +1,137 @@
+use super::*;
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tickcast-journal-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn open(d: &Path, s: &str) -> io::Result<(Journal, Option<String>)> {
+    Journal::open(d, &Session::new(s).unwrap(), Fsync::None, Duration::ZERO)
+}
+
+fn slot_offset(seq: u64) -> u64 {
+    (HEADER + (seq as usize - 1) * SLOT) as u64
+}
+
+fn poke(path: &Path, offset: u64, bytes: &[u8]) {
+    let f = OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(bytes, offset).unwrap();
+}
+
+#[test]
+fn resume_serve_and_torn_tail() {
+    let d = dir("resume");
+    let (mut j, w) = open(&d, "J1").unwrap();
+    assert!(w.is_none());
+    assert_eq!(j.next_seq(), 1);
+    for i in 0..5u8 {
+        j.append(&[i; RECORD_SIZE]).unwrap();
+    }
+    assert_eq!(j.next_seq(), 6);
+    j.commit().unwrap();
+    drop(j);
+    // A torn write: half of record 6 at the end.
+    let p = path_for(&d, &Session::new("J1").unwrap());
+    poke(&p, slot_offset(6), &[9u8; 30]);
+    let (mut j, w) = open(&d, "J1").unwrap();
+    assert!(w.unwrap().contains("torn tail: record 6"));
+    assert_eq!(j.next_seq(), 6);
+    let mut r = [0u8; RECORD_SIZE];
+    assert!(j.read(3, &mut r));
+    assert_eq!(r, [2u8; RECORD_SIZE]);
+    assert!(!j.read(6, &mut r));
+    drop(j);
+    // Another session's journal is refused.
+    std::fs::copy(&p, d.join("J2.journal")).unwrap();
+    assert!(open(&d, "J2").is_err());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn one_writer_per_journal() {
+    let d = dir("lock");
+    let (_j, _) = open(&d, "L1").unwrap();
+    let e = open(&d, "L1")
+        .err()
+        .expect("a second writer is refused")
+        .to_string();
+    assert!(e.contains("L1.journal") && e.contains("in use"), "{e}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn damage_is_refused_or_never_served() {
+    let d = dir("damage");
+    let (mut j, _) = open(&d, "D1").unwrap();
+    for i in 0..10u8 {
+        j.append(&[i + 1; RECORD_SIZE]).unwrap();
+    }
+    // Corruption in a live journal: the damaged record is not served.
+    let p = j.path().to_path_buf();
+    poke(&p, slot_offset(4) + 3, &[0xEE]);
+    let mut r = [0u8; RECORD_SIZE];
+    assert!(!j.read(4, &mut r));
+    assert!(j.read(5, &mut r));
+    assert_eq!(j.damaged_reads, 1);
+    drop(j);
+    // On restart: a bad record with records after it is damage, refused with the reason.
+    let e = open(&d, "D1").err().unwrap().to_string();
+    assert!(
+        e.contains("record 4 is corrupt") && e.contains("refusing"),
+        "{e}"
+    );
+    // A sparse hole (records missing, more after them): refused too.
+    poke(&p, slot_offset(4) + 3, &[4]);
+    poke(&p, slot_offset(2_000), &[1u8; SLOT]);
+    let e = open(&d, "D1").err().unwrap().to_string();
+    assert!(
+        e.contains("record 11 is missing") && e.contains("record 2000"),
+        "{e}"
+    );
+    // Cut below its header: refused, never silently restarted at sequence 1.
+    let f = OpenOptions::new().write(true).open(&p).unwrap();
+    f.set_len(100).unwrap();
+    let e = open(&d, "D1").err().unwrap().to_string();
+    assert!(
+        e.contains("shorter than its") && e.contains("refusing"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn sessions_map_to_distinct_files_as_on_the_wire() {
+    let d = Path::new("/j");
+    let p = |s: &str| path_for(d, &Session::new(s).unwrap());
+    assert_eq!(p("RT01A"), p("RT01A "), "the same session on the wire");
+    assert_ne!(p("A.B"), p("A_B"));
+    assert_ne!(p("A%2EB"), p("A.B"));
+    assert_eq!(p("A.B"), d.join("A%2EB.journal"));
+    assert!(!p(" X")
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with('.'));
+}
+
+#[test]
+fn grows_past_its_first_allocation() {
+    let d = dir("grow");
+    let (mut j, _) = open(&d, "G1").unwrap();
+    j.capacity = 3; // as if the file were full after 3 records
+    for i in 0..5u8 {
+        j.append(&[i; RECORD_SIZE]).unwrap();
+    }
+    let mut r = [0u8; RECORD_SIZE];
+    assert!(j.read(5, &mut r));
+    assert_eq!(r[0], 4);
+    drop(j);
+    assert_eq!(
+        read_all(&path_for(&d, &Session::new("G1").unwrap()))
+            .unwrap()
+            .len(),
+        5
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
