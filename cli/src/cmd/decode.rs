@@ -82,16 +82,18 @@ pub fn run(args: Args) -> Result<i32> {
     if let Some(e) = write_err.filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe) {
         return Err(e.into());
     }
-    // The source's own error (it names the file) comes first: it says why the rest is off.
+    // What the content says about itself explains more than where reading stopped (a file of
+    // zero-length prefixes also ends in a torn record); otherwise the source's error, which
+    // names the file.
+    if let Some(why) = stats.verdict(format) {
+        eprintln!("tickcast decode: {}: {why}", args.file.display());
+        return Ok(1);
+    }
     if let Err(e) = result {
         eprintln!(
             "tickcast decode: stopped early: {e} (decoded {} messages)",
             stats.messages
         );
-        return Ok(1);
-    }
-    if let Some(why) = stats.verdict(format) {
-        eprintln!("tickcast decode: {}: {why}", args.file.display());
         return Ok(1);
     }
     Ok(0)
