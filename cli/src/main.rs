@@ -25,15 +25,19 @@ enum Command {
     CheckConfig(cmd::check_config::Args),
     /// Measure tickcast against a naive sender and the raw kernel limit.
     Bench(cmd::bench::Args),
+    /// Watch a running distributor: per group rates, re-requests, journal position.
+    Stat(cmd::stat::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     // Offline commands print one summary line for bad input; per-record warnings are opt-in.
     let default_level = match cli.command {
-        Command::Decode(_) | Command::Gen(_) | Command::CheckConfig(_) | Command::Bench(_) => {
-            "error"
-        }
+        Command::Decode(_)
+        | Command::Gen(_)
+        | Command::CheckConfig(_)
+        | Command::Bench(_)
+        | Command::Stat(_) => "error",
         Command::Run(_) => "info",
     };
     tracing_subscriber::fmt()
@@ -49,6 +53,7 @@ fn main() {
         Command::Run(a) => cmd::run::run(a),
         Command::CheckConfig(a) => cmd::check_config::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Stat(a) => cmd::stat::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

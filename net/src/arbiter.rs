@@ -27,9 +27,11 @@
 //! - **The stream is established by two consistent inputs**, not one: the first packet or
 //!   heartbeat anchors the receiver provisionally (its messages wait); a second input that
 //!   moves the stream forward within the window (or repeats it a gap window later) confirms it,
-//!   and delivery starts. An inconsistent input before that replaces the provisional anchor. A
-//!   stream that, once established, is only ever seen far *behind* (the anchor was a stray) is
-//!   followed back after `confirm_ns` the same way a forward jump is.
+//!   and delivery starts. A competing candidate replaces the anchor only if it is confirmed
+//!   first. Once established, delivery never goes back: input far *behind* the stream (more than
+//!   the window) is held back as implausible, however long it keeps coming — every consumer
+//!   relies on strictly increasing sequences. (A receiver established on forged traffic stays
+//!   there, counting the real stream as implausible: name the session, use SSM.)
 
 use std::collections::VecDeque;
 
@@ -38,6 +40,11 @@ use std::collections::VecDeque;
 /// when it arrives in order; one that would have to wait is counted (`oversized`) and left as a
 /// hole, to be filled by the other feed or a retransmission arriving in order, or reported lost.
 pub const RECORD: usize = 64;
+
+/// The highest sequence the receiver believes at all: MoldUDP64 sequences are u64, but no
+/// session comes near 2^62 (a million messages a second for 146 000 years); anything beyond is
+/// a stray or a forgery, and keeping clear of it keeps every sum below u64::MAX.
+pub const MAX_SEQ: u64 = 1 << 62;
 
 /// Where a packet came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -403,6 +410,10 @@ impl Arbiter {
     /// Whether input reaching `[first, end)` is believable now; see the module notes. Believed
     /// far jumps (either way) are carried out here.
     fn plausible(&mut self, now: u64, first: u64, end: u64, out: &mut impl Output) -> bool {
+        if first > MAX_SEQ || end > MAX_SEQ {
+            self.stats.implausible += 1;
+            return false;
+        }
         if self.cfg.confirm_ns == 0 {
             return self.trusted(now, first, end, out);
         }
@@ -414,8 +425,12 @@ impl Arbiter {
             .known_end
             .saturating_add(self.cfg.max_jump)
             .min(self.next.saturating_add(cap));
-        let behind = end.saturating_add(cap) < self.next;
-        if end <= limit && first <= limit && !behind {
+        if end.saturating_add(cap) < self.next {
+            // Far behind: delivery never goes back.
+            self.stats.implausible += 1;
+            return false;
+        }
+        if end <= limit && first <= limit {
             if end > self.next {
                 // The current stream is alive: any pending jump was not the sender's.
                 self.jump = None;
@@ -446,22 +461,17 @@ impl Arbiter {
         self.jump = None;
         self.stats.implausible -= 1;
         self.stats.jumps += 1;
-        if behind {
-            // The stream was anchored on a stray: follow the real one from here.
-            self.start(first, end, now);
-            self.establish(out);
-        }
         true
     }
 
-    /// `confirm_ns == 0`: believes the input; a stream far behind is restarted from it.
+    /// `confirm_ns == 0`: believes input ahead at once (delivery still never goes back).
     fn trusted(&mut self, now: u64, first: u64, end: u64, out: &mut impl Output) -> bool {
-        if self.next == 0 || end.saturating_add(self.cap()) < self.next {
-            if self.next != 0 {
-                self.stats.jumps += 1;
-            }
+        if self.next == 0 {
             self.start(first, end, now);
             self.establish(out);
+        } else if end.saturating_add(self.cap()) < self.next {
+            self.stats.implausible += 1;
+            return false;
         } else if end > self.next.saturating_add(self.cap()) {
             self.stats.jumps += 1;
         }

@@ -360,3 +360,45 @@ fn bench_reports_every_figure() {
     assert!(v["tickcast"]["msgs_per_datagram"].as_f64().unwrap() > 1.0);
     assert!(v["ratios"]["vs_naive"].is_number() && v["ratios"]["vs_raw"].is_number());
 }
+
+#[test]
+fn stat_watches_a_running_distributor() {
+    let base = ports(4);
+    let dir = scratch("stat");
+    let groups = vec![TestGroup::new(4, 0, base, "")];
+    let feed = "source = \"generator\"\nrate = 5000\ninstruments = 10";
+    let mut text = config(feed, &groups, &dir.join("journal"));
+    text += &format!("\n[metrics]\nlisten = \"127.0.0.1:{}\"\n", base + 17);
+    let cfg = dir.join("s.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let child = spawn_tickcast(&["run", "--quiet", "--config", cfg.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(800));
+    let (code, out, err) = tickcast(
+        &["stat", "--config", cfg.to_str().unwrap(), "--once", "--json"],
+        Duration::from_secs(30),
+    );
+    let (tcode, table, _) = tickcast(
+        &["stat", "--metrics", &format!("127.0.0.1:{}", base + 17), "--once"],
+        Duration::from_secs(30),
+    );
+    terminate(child);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let g = &v["groups"][0];
+    assert_eq!(g["group"], "g0", "{v}");
+    assert_eq!(g["session"], "T04G0");
+    let rate = g["msgs_per_s"].as_f64().unwrap();
+    assert!(rate > 1000.0 && rate < 20_000.0, "5 000 msgs/s fed: {v}");
+    assert!(g["msgs_per_datagram"].as_f64().unwrap() >= 1.0, "{v}");
+    assert!(g["journal_position"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["shards"][0]["send_calls_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(tcode, 0);
+    assert!(table.contains("g0") && table.lines().all(|l| l.chars().count() <= 80), "{table}");
+    // Nothing listening: one line, non-zero.
+    let (code, _, err) = tickcast(
+        &["stat", "--metrics", "127.0.0.1:1", "--once"],
+        Duration::from_secs(30),
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+}

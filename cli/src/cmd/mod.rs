@@ -5,3 +5,4 @@ pub mod check_config;
 pub mod decode;
 pub mod gen;
 pub mod run;
+pub mod stat;
