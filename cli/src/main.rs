@@ -27,6 +27,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Watch a running distributor: per group rates, re-requests, journal position.
     Stat(cmd::stat::Args),
+    /// Check this host against a config (buffers, cores, interfaces, routes, journal, clock).
+    Doctor(cmd::doctor::Args),
 }
 
 fn main() {
@@ -37,7 +39,8 @@ fn main() {
         | Command::Gen(_)
         | Command::CheckConfig(_)
         | Command::Bench(_)
-        | Command::Stat(_) => "error",
+        | Command::Stat(_)
+        | Command::Doctor(_) => "error",
         Command::Run(_) => "info",
     };
     tracing_subscriber::fmt()
@@ -54,6 +57,7 @@ fn main() {
         Command::CheckConfig(a) => cmd::check_config::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Stat(a) => cmd::stat::run(a),
+        Command::Doctor(a) => cmd::doctor::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -24,6 +24,7 @@ pub mod ifaddr;
 pub mod mmap;
 mod mmsg_recv;
 pub mod poll;
+pub mod probe;
 pub mod ratelog;
 pub mod recv;
 pub mod rerequest;

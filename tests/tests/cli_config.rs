@@ -374,11 +374,22 @@ fn stat_watches_a_running_distributor() {
     let child = spawn_tickcast(&["run", "--quiet", "--config", cfg.to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(800));
     let (code, out, err) = tickcast(
-        &["stat", "--config", cfg.to_str().unwrap(), "--once", "--json"],
+        &[
+            "stat",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--once",
+            "--json",
+        ],
         Duration::from_secs(30),
     );
     let (tcode, table, _) = tickcast(
-        &["stat", "--metrics", &format!("127.0.0.1:{}", base + 17), "--once"],
+        &[
+            "stat",
+            "--metrics",
+            &format!("127.0.0.1:{}", base + 17),
+            "--once",
+        ],
         Duration::from_secs(30),
     );
     terminate(child);
@@ -391,9 +402,15 @@ fn stat_watches_a_running_distributor() {
     assert!(rate > 1000.0 && rate < 20_000.0, "5 000 msgs/s fed: {v}");
     assert!(g["msgs_per_datagram"].as_f64().unwrap() >= 1.0, "{v}");
     assert!(g["journal_position"].as_f64().unwrap() > 0.0, "{v}");
-    assert!(v["shards"][0]["send_calls_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(
+        v["shards"][0]["send_calls_per_s"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
     assert_eq!(tcode, 0);
-    assert!(table.contains("g0") && table.lines().all(|l| l.chars().count() <= 80), "{table}");
+    assert!(
+        table.contains("g0") && table.lines().all(|l| l.chars().count() <= 80),
+        "{table}"
+    );
     // Nothing listening: one line, non-zero.
     let (code, _, err) = tickcast(
         &["stat", "--metrics", "127.0.0.1:1", "--once"],
@@ -401,4 +418,62 @@ fn stat_watches_a_running_distributor() {
     );
     assert_ne!(code, 0);
     assert!(err.contains("127.0.0.1:1"), "{err}");
+}
+
+#[test]
+fn doctor_checks_the_host_against_the_config() {
+    let dir = scratch("doctor");
+    let journal = dir.join("j");
+    let g = TestGroup::new(4, 0, ports(4), "");
+    // A feed whose receive buffer is beyond anything rmem_max allows here.
+    let feed = "source = \"multicast\"\ngroup = \"239.207.1.1:30999\"\nrcvbuf = 1000000000000";
+    let cfg = dir.join("d.toml");
+    std::fs::write(&cfg, config(feed, std::slice::from_ref(&g), &journal)).unwrap();
+    let (code, out, err) = tickcast(
+        &["doctor", "--config", cfg.to_str().unwrap()],
+        Duration::from_secs(30),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.len() >= 8, "{out}{err}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("✓ ") || l.starts_with("✗ ")),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.starts_with("✗ ") || l.contains(" — fix: ")),
+        "{out}"
+    );
+    let failed = lines.iter().any(|l| l.starts_with("✗ "));
+    assert_eq!(
+        code,
+        i32::from(failed),
+        "exit code follows the ✗ lines: {out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("✗ net.core.rmem_max")
+                && l.contains("sysctl -w net.core.rmem_max=")),
+        "{out}"
+    );
+    for what in [
+        "interface 127.0.0.1",
+        "io_uring",
+        "UDP GSO",
+        "journal.dir",
+        "clock source",
+        "core 0",
+    ] {
+        assert!(out.contains(what), "{what} checked: {out}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("✓ journal.dir") || l.contains("free <")),
+        "{out}"
+    );
 }
