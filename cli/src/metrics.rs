@@ -325,4 +325,28 @@ mod tests {
             assert!(text.contains(&format!("tickcast_{name}{{")), "{name}");
         }
     }
+
+    #[test]
+    fn the_grafana_dashboard_charts_exported_metrics() {
+        let dashboard = include_str!("../../configs/grafana-dashboard.json");
+        let r = Registry {
+            feed: Arc::default(),
+            shards: vec![Arc::default()],
+            groups: vec![("g".into(), "S".into(), Arc::default())],
+        };
+        let text = r.render();
+        let mut n = 0;
+        for (i, _) in dashboard.match_indices("tickcast_") {
+            let name: String = dashboard[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "{name} is not exported"
+            );
+            n += 1;
+        }
+        assert!(n >= 12, "{n} metrics charted");
+    }
 }

@@ -448,3 +448,128 @@ fn heavy_loss_with_no_answers_is_accounted_for_within_the_gap_timeout() {
         "every sequence accounted for within gap timeout + 1 s of the end: {taps_done:.2} s for a {feed_secs} s feed"
     );
 }
+
+/// docs/DEPLOYMENT.md's scale-out example: two appliance hosts each publish their partition of
+/// the same feed (`partition = "0/2"`, `"1/2"`); a subscriber host taps both groups. Every
+/// instrument arrives from exactly one appliance, together they cover the feed, and each group's
+/// sequence is complete.
+#[test]
+fn two_appliances_partition_the_instruments() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(net) = TestNet::create("p", 2) else {
+        return;
+    };
+    let dir = scratch("netns-partition");
+    let mut appliances = Vec::new();
+    let mut groups = Vec::new();
+    for k in 0..2usize {
+        let ip = net.sub_ips[k];
+        let feed_a = format!("239.78.{k}.1:30711");
+        let rtx = format!("{ip}:{}", RTX_PORT + k as u16);
+        let text = format!(
+            r#"[feed]
+source = "generator"
+rate = 20000
+messages = 40000
+instruments = 40
+seed = 7
+
+[[shard]]
+core = 0
+groups = ["eq-p{k}"]
+
+[[group]]
+name = "eq-p{k}"
+session = "EQP{k}"
+partition = "{k}/2"
+feed_a = "{feed_a}"
+interface = "{ip}"
+multicast_loop = false
+retransmit = "{rtx}"
+
+[journal]
+dir = "{}"
+"#,
+            dir.join(format!("j{k}")).display()
+        );
+        let cfg = dir.join(format!("p{k}.toml"));
+        std::fs::write(&cfg, text).unwrap();
+        groups.push((feed_a, rtx));
+        appliances.push(cfg);
+    }
+    // The subscriber host (the bridge's host) taps each appliance's group.
+    let iface = net.dist_ip.to_string();
+    let taps: Vec<Tap> = groups
+        .iter()
+        .map(|(feed_a, rtx)| {
+            let args = [
+                "--group",
+                feed_a,
+                "--interface",
+                &iface,
+                "--retransmit",
+                rtx,
+                "--json",
+                "--from-start",
+                "--duration",
+                "60",
+            ];
+            let mut child = net.spawn(&net.dist, &bin("tickcast-tap"), &args);
+            let mut stdout = child.stdout.take().unwrap();
+            let out = std::thread::spawn(move || {
+                let mut v = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut stdout, &mut v);
+                v
+            });
+            Tap { child, out }
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let runs: Vec<Child> = appliances
+        .iter()
+        .enumerate()
+        .map(|(k, cfg)| {
+            let args = [
+                "run",
+                "--quiet",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--linger",
+                "30",
+            ];
+            net.spawn(&net.subs[k], &bin("tickcast"), &args)
+        })
+        .collect();
+    let taps = wait_with_deadline(taps, Duration::from_secs(60));
+    let summaries: Vec<Value> = runs.into_iter().map(terminate).collect();
+    let mut instruments: Vec<std::collections::BTreeSet<u64>> = Vec::new();
+    for (k, t) in taps.into_iter().enumerate() {
+        let (s, lines) = tap_result(t);
+        let last = summaries[k]["groups"][0]["last_seq"].as_u64().unwrap();
+        assert_complete(&format!("appliance {k}"), &s, last);
+        instruments.push(
+            lines
+                .iter()
+                .filter_map(|l| l.get("instrument").and_then(Value::as_u64))
+                .filter(|&i| i != 0)
+                .collect(),
+        );
+    }
+    let both: Vec<_> = instruments[0].intersection(&instruments[1]).collect();
+    assert!(both.is_empty(), "instruments on both appliances: {both:?}");
+    let all: std::collections::BTreeSet<u64> =
+        instruments[0].union(&instruments[1]).copied().collect();
+    assert_eq!(
+        all.len(),
+        40,
+        "together they carry every instrument: {all:?}"
+    );
+    assert!(!instruments[0].is_empty() && !instruments[1].is_empty());
+    println!(
+        "| two appliances, partition 0/2 and 1/2 | {} + {} instruments | {} + {} messages | disjoint, union = 40 |",
+        instruments[0].len(),
+        instruments[1].len(),
+        summaries[0]["groups"][0]["last_seq"],
+        summaries[1]["groups"][0]["last_seq"]
+    );
+}
