@@ -1,0 +1,247 @@
+-- tickcast schema v1 records inside MoldUDP64, for Wireshark and tshark.
+--
+-- Wireshark's own MoldUDP64 dissector frames the packets (decode a port as MoldUDP64 with
+-- `-d udp.port==31001,moldudp64`); this post-dissector reads each message block's payload as a
+-- 64-byte tickcast record (docs/PROTOCOL.md) and adds every field, named as in
+-- `tickcast decode --json`. Prices are decimal strings as in the JSON ("87.3900"), times both as
+-- absolute times and as ns since the epoch; `tickcast.symbol` is learned from instrument
+-- definitions seen earlier in the capture.
+--
+--   tshark -X lua_script:tools/wireshark/tickcast.lua -d udp.port==31001,moldudp64 \
+--     -Y 'tickcast.kind == "order_add" && tickcast.symbol == "MSFT"' -T fields -e tickcast.price
+--
+-- Install for Wireshark: copy this file into ~/.local/lib/wireshark/plugins/.
+
+local p = Proto("tickcast", "tickcast normalized record (schema v1)")
+
+local KINDS = {
+  [1] = "instrument_definition", [2] = "order_add", [3] = "order_replace",
+  [4] = "order_cancel", [5] = "order_delete", [6] = "order_executed",
+  [7] = "order_executed_with_price", [8] = "trade", [9] = "cross_trade",
+  [10] = "broken_trade", [11] = "trading_status", [12] = "system_event",
+  [13] = "imbalance", [14] = "top_of_book", [15] = "feed_status",
+}
+
+local f = {}
+local function add(name, ftype, desc)
+  f[name] = ftype("tickcast." .. name, desc or name)
+end
+add("version", ProtoField.uint8)
+add("kind", ProtoField.string)
+add("kind_code", ProtoField.uint8)
+add("seq", ProtoField.uint64, "MoldUDP64 sequence")
+add("instrument", ProtoField.uint32)
+add("symbol", ProtoField.string)
+add("event_ts", ProtoField.absolute_time, "exchange event time")
+add("event_ts_ns", ProtoField.uint64, "exchange event time, ns since the epoch")
+add("recv_ts", ProtoField.absolute_time, "feed handler receive time")
+add("recv_ts_ns", ProtoField.uint64, "feed handler receive time, ns since the epoch")
+for _, n in ipairs({
+  "order_id", "orig_order_id", "new_order_id", "match_number", "quantity",
+  "cancelled_quantity", "remaining_quantity", "paired_shares", "imbalance_shares",
+  "bid_quantity", "ask_quantity", "round_lot_size", "etp_leverage_factor", "first", "last",
+}) do
+  add(n, ProtoField.uint64)
+end
+for _, n in ipairs({
+  "price", "level1", "level2", "level3", "far_price", "near_price", "reference_price",
+  "bid_price", "ask_price",
+}) do
+  add(n, ProtoField.string, n .. " (decimal)")
+end
+for _, n in ipairs({
+  "side", "attribution", "printable", "cross_type", "status_type", "state", "reason",
+  "market_code", "source_type", "event_code", "direction", "market_category",
+  "financial_status", "round_lots_only", "issue_classification", "issue_sub_type",
+  "authenticity", "short_sale_threshold", "ipo_flag", "luld_tier", "etp_flag", "inverse",
+  "status", "definition_symbol",
+}) do
+  add(n, ProtoField.string)
+end
+local fields = {}
+for _, v in pairs(f) do
+  fields[#fields + 1] = v
+end
+p.fields = fields
+
+local msgdata = Field.new("moldudp64.msgdata")
+local msgseq = Field.new("moldudp64.msgseq")
+
+-- Symbols by instrument, learned from definitions in capture order.
+local symbols = {}
+
+local function trim(s)
+  return (s:gsub("[%z ]+$", ""))
+end
+
+-- An ASCII field as the JSON shows it: trailing spaces and NULs dropped.
+local function text(r)
+  return trim(r:raw())
+end
+
+local SCALE = Int64(100000000)
+
+-- i64 fixed point with 8 decimals, formatted as protocol's Price Display does.
+local function price(r)
+  local v = r:le_int64()
+  local neg = v < Int64(0)
+  if neg then
+    v = -v
+  end
+  local int = v / SCALE
+  local frac = v % SCALE
+  local s
+  if frac % Int64(10000) == Int64(0) then
+    s = tostring(int) .. "." .. string.format("%04d", (frac / Int64(10000)):tonumber())
+  else
+    local digits = string.format("%08d", frac:tonumber())
+    s = tostring(int) .. "." .. (digits:gsub("0+$", ""))
+  end
+  if neg then
+    s = "-" .. s
+  end
+  return s
+end
+
+local function ns_time(r)
+  local ns = r:le_uint64()
+  local secs = (ns / UInt64(1000000000)):tonumber()
+  local rem = (ns % UInt64(1000000000)):tonumber()
+  return NSTime.new(secs, rem), ns
+end
+
+local function u64(t, name, r)
+  t:add_le(f[name], r)
+end
+
+local function str(t, name, r)
+  t:add(f[name], r, text(r))
+end
+
+local function prc(t, name, r)
+  t:add(f[name], r, price(r))
+end
+
+local function body(t, kind, b)
+  if kind == 1 then
+    str(t, "definition_symbol", b(24, 8))
+    t:add_le(f.round_lot_size, b(32, 4))
+    t:add_le(f.etp_leverage_factor, b(36, 4))
+    str(t, "market_category", b(40, 1))
+    str(t, "financial_status", b(41, 1))
+    str(t, "round_lots_only", b(42, 1))
+    str(t, "issue_classification", b(43, 1))
+    str(t, "issue_sub_type", b(44, 2))
+    str(t, "authenticity", b(46, 1))
+    str(t, "short_sale_threshold", b(47, 1))
+    str(t, "ipo_flag", b(48, 1))
+    str(t, "luld_tier", b(49, 1))
+    str(t, "etp_flag", b(50, 1))
+    str(t, "inverse", b(51, 1))
+    str(t, "source_type", b(52, 1))
+  elseif kind == 2 then
+    u64(t, "order_id", b(24, 8))
+    str(t, "side", b(44, 1))
+    t:add_le(f.quantity, b(40, 4))
+    prc(t, "price", b(32, 8))
+    str(t, "attribution", b(45, 4))
+  elseif kind == 3 then
+    u64(t, "orig_order_id", b(24, 8))
+    u64(t, "new_order_id", b(32, 8))
+    str(t, "side", b(52, 1))
+    t:add_le(f.quantity, b(48, 4))
+    prc(t, "price", b(40, 8))
+  elseif kind == 4 then
+    u64(t, "order_id", b(24, 8))
+    str(t, "side", b(40, 1))
+    t:add_le(f.cancelled_quantity, b(32, 4))
+    t:add_le(f.remaining_quantity, b(36, 4))
+  elseif kind == 5 then
+    u64(t, "order_id", b(24, 8))
+    str(t, "side", b(32, 1))
+  elseif kind == 6 or kind == 7 or kind == 8 then
+    u64(t, "order_id", b(24, 8))
+    u64(t, "match_number", b(32, 8))
+    str(t, "side", b(52, 1))
+    t:add_le(f.quantity, b(48, 4))
+    prc(t, "price", b(40, 8))
+    if kind ~= 8 then
+      str(t, "printable", b(53, 1))
+    end
+  elseif kind == 9 then
+    u64(t, "match_number", b(24, 8))
+    u64(t, "quantity", b(32, 8))
+    prc(t, "price", b(40, 8))
+    str(t, "cross_type", b(48, 1))
+  elseif kind == 10 then
+    u64(t, "match_number", b(24, 8))
+  elseif kind == 11 then
+    str(t, "status_type", b(24, 1))
+    str(t, "state", b(25, 1))
+    str(t, "reason", b(26, 4))
+    str(t, "market_code", b(30, 1))
+  elseif kind == 12 then
+    str(t, "source_type", b(24, 1))
+    str(t, "event_code", b(25, 1))
+    prc(t, "level1", b(32, 8))
+    prc(t, "level2", b(40, 8))
+    prc(t, "level3", b(48, 8))
+  elseif kind == 13 then
+    u64(t, "paired_shares", b(24, 8))
+    u64(t, "imbalance_shares", b(32, 8))
+    str(t, "direction", b(2, 1))
+    str(t, "cross_type", b(3, 1))
+    prc(t, "far_price", b(40, 8))
+    prc(t, "near_price", b(48, 8))
+    prc(t, "reference_price", b(56, 8))
+  elseif kind == 14 then
+    prc(t, "bid_price", b(24, 8))
+    u64(t, "bid_quantity", b(32, 8))
+    prc(t, "ask_price", b(40, 8))
+    u64(t, "ask_quantity", b(48, 8))
+  elseif kind == 15 then
+    str(t, "status", b(24, 1))
+    u64(t, "first", b(32, 8))
+    u64(t, "last", b(40, 8))
+  end
+end
+
+function p.dissector(_, pinfo, tree)
+  local data = { msgdata() }
+  if #data == 0 then
+    return
+  end
+  local seqs = { msgseq() }
+  for i, fi in ipairs(data) do
+    local r = fi.range
+    if r ~= nil and r:len() == 64 and r(0, 1):uint() == 1 then
+      local kind = r(1, 1):uint()
+      local name = KINDS[kind]
+      if name ~= nil then
+        local t = tree:add(p, r, "tickcast " .. name)
+        t:add(f.version, r(0, 1))
+        t:add(f.kind, r(1, 1), name)
+        t:add(f.kind_code, r(1, 1))
+        if seqs[i] ~= nil then
+          t:add(f.seq, seqs[i].range, seqs[i].value)
+        end
+        t:add_le(f.instrument, r(4, 4))
+        local instrument = r(4, 4):le_uint()
+        if kind == 1 then
+          symbols[instrument] = text(r(24, 8))
+        end
+        t:add(f.symbol, r(4, 4), symbols[instrument] or "")
+        local et, etn = ns_time(r(8, 8))
+        t:add(f.event_ts, r(8, 8), et)
+        t:add(f.event_ts_ns, r(8, 8), etn)
+        local rt, rtn = ns_time(r(16, 8))
+        t:add(f.recv_ts, r(16, 8), rt)
+        t:add(f.recv_ts_ns, r(16, 8), rtn)
+        body(t, kind, r)
+      end
+    end
+  end
+  pinfo.cols.protocol:set("tickcast")
+end
+
+register_postdissector(p, true)
