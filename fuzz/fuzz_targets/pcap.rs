@@ -8,9 +8,13 @@ use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
     let input: source::Input = Box::new(std::io::Cursor::new(data.to_vec()));
-    let Ok((mut src, _format)) =
-        source::open_input(input, Path::new("fuzz"), data.len() as u64, None, Filter::default())
-    else {
+    let Ok((mut src, _format)) = source::open_input(
+        input,
+        Path::new("fuzz"),
+        data.len() as u64,
+        None,
+        Filter::default(),
+    ) else {
         return;
     };
     let date = chrono::NaiveDate::from_ymd_opt(2023, 8, 22).unwrap();

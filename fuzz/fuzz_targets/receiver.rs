@@ -16,7 +16,11 @@ impl Output for Check {
         self.last = seq;
     }
     fn gap(&mut self, from: u64, to: u64) {
-        assert!(from > self.last && to >= from, "gap {from}..{to} after {}", self.last);
+        assert!(
+            from > self.last && to >= from,
+            "gap {from}..{to} after {}",
+            self.last
+        );
         self.last = to;
     }
     fn request(&mut self, from: u64, count: u16) {
@@ -47,7 +51,13 @@ fuzz_target!(|data: &[u8]| {
             0 | 1 => {
                 let n = usize::from(e[1] % 24);
                 let valid = e[1] & 0x80 == 0;
-                a.on_data(now, feed, seq, (0..n).map(|_| valid.then_some(&rec[..])), &mut out);
+                a.on_data(
+                    now,
+                    feed,
+                    seq,
+                    (0..n).map(|_| valid.then_some(&rec[..])),
+                    &mut out,
+                );
             }
             2 => a.on_heartbeat(now, seq, &mut out),
             _ => a.on_end_of_session(now, seq, &mut out),
