@@ -7,7 +7,7 @@
 //!
 //! Ratios measured in the same run are what the machine can vouch for.
 
-use distributor::config::{Config, Content, Group, Idle, Shard as ShardCfg};
+use distributor::config::{Config, Content, Group, Gso, Idle, Shard as ShardCfg};
 use distributor::pipeline::{self, FeedCounters, FeedSource};
 use distributor::routing::Router;
 use distributor::shard::ShardSet;
@@ -72,11 +72,18 @@ pub struct Latency {
 pub struct Ratios {
     pub vs_naive: f64,
     pub vs_raw: f64,
+    /// tickcast with GSO ÷ tickcast without (0 when the kernel has no GSO).
+    pub vs_nogso: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub tickcast: Phase,
+    /// The tickcast phase again with `gso = "off"` (only when GSO is available).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tickcast_nogso: Option<Phase>,
+    /// Whether the tickcast and raw phases used UDP GSO.
+    pub gso: bool,
     pub naive: Phase,
     pub raw: Phase,
     pub ratios: Ratios,
@@ -281,7 +288,7 @@ fn base_port() -> u16 {
     61_000 + (std::process::id() % 100) as u16 * 40
 }
 
-fn bench_config(cfg: &BenchConfig, journal: &std::path::Path) -> Config {
+fn bench_config(cfg: &BenchConfig, journal: &std::path::Path, gso: Gso) -> Config {
     let mut c = Config::load(None).expect("embedded default config");
     let base = base_port();
     let template = c.groups[0].clone();
@@ -300,6 +307,7 @@ fn bench_config(cfg: &BenchConfig, journal: &std::path::Path) -> Config {
             retransmit: SocketAddrV4::new(Ipv4Addr::LOCALHOST, base + 10 + i as u16),
             ring: 1 << 16,
             sndbuf: 16 << 20,
+            gso,
             ..template.clone()
         })
         .collect();
@@ -319,12 +327,12 @@ fn bench_config(cfg: &BenchConfig, journal: &std::path::Path) -> Config {
     c
 }
 
-fn tickcast_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
+fn tickcast_phase(cfg: &BenchConfig, data: &FeedData, gso: Gso) -> Result<Phase, String> {
     let journal = cfg
         .journal_dir
         .join(format!("tickcast-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&journal);
-    let c = bench_config(cfg, &journal);
+    let c = bench_config(cfg, &journal, gso);
     let stop_subs = Arc::new(AtomicBool::new(false));
     let specs: Vec<GroupSpec> = c
         .groups
@@ -399,7 +407,7 @@ fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
     std::thread::sleep(Duration::from_millis(200));
     let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let journal = std::env::temp_dir();
-    let c = bench_config(cfg, &journal);
+    let c = bench_config(cfg, &journal, Gso::Off);
     let mut router = Router::new(&c.groups);
     let session = Session::new("NAIVE").map_err(|e| e.to_string())?;
     let mut fh = today_feed_handler();
@@ -455,7 +463,10 @@ fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
     Ok(p)
 }
 
-fn raw_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
+/// The raw kernel path: pre-built full datagrams, only sequence and time stamped, sent with
+/// sendmmsg — through GSO (one header per group per burst) when tickcast uses it, so that the
+/// ratio compares like with like.
+fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result<Phase, String> {
     let base = base_port() + 200;
     let groups: Vec<SocketAddrV4> = (0..cfg.groups)
         .map(|i| SocketAddrV4::new(Ipv4Addr::new(239, 194, 2, i as u8 + 1), base + i as u16))
@@ -496,7 +507,10 @@ fn raw_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
         .map(|i| Session::new(&format!("RAW{i:03}")).expect("session"))
         .collect();
     let mut out: Vec<OutDatagram> = Vec::with_capacity(groups.len() * BURST);
+    // (offset, group) of every datagram, for stamping.
+    let mut datagrams: Vec<(usize, usize)> = Vec::with_capacity(groups.len() * BURST);
     for (gi, g) in groups.iter().enumerate() {
+        let mut lens = Vec::with_capacity(BURST);
         for k in 0..BURST {
             let off = (gi * BURST + k) * slot;
             let mut b = PacketBuilder::new(&mut arena[off..off + slot], slot, &sessions[gi], 1)
@@ -505,13 +519,30 @@ fn raw_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
                 b.append(&records[(k * per + j) % records.len()])
                     .map_err(|e| e.to_string())?;
             }
+            lens.push(b.len());
+            datagrams.push((off, gi));
+        }
+        // Back to back and of one size: one GSO header per group (at most 64 segments).
+        if gso && lens.iter().all(|&l| l == slot) && slot * BURST <= 65_507 {
             out.push(OutDatagram {
-                offset: off as u32,
-                len: b.len() as u32,
+                offset: (gi * BURST * slot) as u32,
+                len: (BURST * slot) as u32,
                 dest: *g,
                 socket: 0,
                 group: gi as u16,
+                segment: slot as u16,
             });
+        } else {
+            for (k, l) in lens.iter().enumerate() {
+                out.push(OutDatagram {
+                    offset: ((gi * BURST + k) * slot) as u32,
+                    len: *l as u32,
+                    dest: *g,
+                    socket: 0,
+                    group: gi as u16,
+                    segment: 0,
+                });
+            }
         }
     }
     let s: UdpSocket = net::socket::sender(&net::socket::SendOptions {
@@ -531,9 +562,7 @@ fn raw_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
     while started.elapsed() < limit {
         // Stamp sequence and send time: all the work a datagram gets here.
         let now = feedhandler::now_ns().to_le_bytes();
-        for d in &out {
-            let gi = d.group as usize;
-            let off = d.offset as usize;
+        for &(off, gi) in &datagrams {
             arena[off + 10..off + 18].copy_from_slice(&seqs[gi].to_be_bytes());
             seqs[gi] += per as u64;
             for j in 0..per {
@@ -573,15 +602,26 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
         return Err(format!("--max-payload must be {min}..=65507"));
     }
     let data = generate(cfg.feed_messages);
-    let tickcast = tickcast_phase(cfg, &data)?;
+    let gso = net::probe::gso_supported();
+    let tickcast = tickcast_phase(cfg, &data, Gso::Auto)?;
+    let tickcast_nogso = if gso {
+        Some(tickcast_phase(cfg, &data, Gso::Off)?)
+    } else {
+        None
+    };
     let naive = naive_phase(cfg, &data)?;
-    let raw = raw_phase(cfg, &data)?;
+    let raw = raw_phase(cfg, &data, gso)?;
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     Ok(Report {
         ratios: Ratios {
             vs_naive: ratio(tickcast.msgs_per_s, naive.msgs_per_s),
             vs_raw: ratio(tickcast.msgs_per_s, raw.msgs_per_s),
+            vs_nogso: tickcast_nogso
+                .as_ref()
+                .map_or(0.0, |n| ratio(tickcast.msgs_per_s, n.msgs_per_s)),
         },
+        tickcast_nogso,
+        gso,
         tickcast,
         naive,
         raw,
@@ -611,11 +651,12 @@ pub fn table(r: &Report) -> String {
         "p99 ns",
         "p99.9 ns"
     );
-    for (name, p) in [
-        ("tickcast", &r.tickcast),
-        ("naive", &r.naive),
-        ("raw", &r.raw),
-    ] {
+    let mut phases = vec![("tickcast", &r.tickcast)];
+    if let Some(n) = &r.tickcast_nogso {
+        phases.push(("no GSO", n));
+    }
+    phases.extend([("naive", &r.naive), ("raw", &r.raw)]);
+    for (name, p) in phases {
         s += &format!(
             "{:<9} {:>13.0} {:>13.0} {:>10.1} {:>15.6} {:>7.3}% {:>11} {:>11} {:>11}\n",
             name,
@@ -630,8 +671,11 @@ pub fn table(r: &Report) -> String {
         );
     }
     s += &format!(
-        "\nratios: tickcast/naive = {:.2}x, tickcast/raw = {:.2}x\n",
-        r.ratios.vs_naive, r.ratios.vs_raw
+        "\nratios: tickcast/naive = {:.2}x, tickcast/raw = {:.2}x, GSO/no GSO = {:.2}x (GSO {})\n",
+        r.ratios.vs_naive,
+        r.ratios.vs_raw,
+        r.ratios.vs_nogso,
+        if r.gso { "on" } else { "unavailable" }
     );
     s
 }

@@ -132,6 +132,18 @@ impl Registry {
             shard(|c| c.retransmit_unknown_session.get()),
         );
         metric(
+            "shard_gso_sends_total",
+            "Send headers that carried several datagrams (UDP GSO).",
+            "counter",
+            shard(|c| c.gso_sends.get()),
+        );
+        metric(
+            "shard_gso_refused_total",
+            "GSO sends the kernel refused (then sent one by one, GSO off for that socket).",
+            "counter",
+            shard(|c| c.gso_refused.get()),
+        );
+        metric(
             "shard_queue_depth",
             "Batches waiting in the shard's input queue.",
             "gauge",

@@ -56,6 +56,9 @@ pub struct ShardCounters {
     /// serve: refused before any group is known.
     pub retransmit_malformed: Counter,
     pub retransmit_unknown_session: Counter,
+    /// Headers that carried several datagrams (UDP GSO), and GSO headers the kernel refused.
+    pub gso_sends: Counter,
+    pub gso_refused: Counter,
 }
 
 /// A group's figures for the summary line and metrics.

@@ -42,7 +42,27 @@ struct GroupState {
     max_delay: Duration,
     heartbeat: Duration,
     counters: Arc<GroupCounters>,
+    /// UDP GSO for this group's data datagrams (config, probe, and no refusal so far).
+    gso: bool,
+    /// The group's open GSO run in the outbox: full datagrams back to back in the arena, sent
+    /// as one header per destination.
+    run: Option<GsoRun>,
 }
+
+/// Consecutive equal-size datagrams of one group that go to the kernel as one GSO header.
+#[derive(Debug, Clone, Copy)]
+struct GsoRun {
+    /// Index of the run's first entry in the outbox (one per destination follows).
+    first: usize,
+    segment: u32,
+    segments: u16,
+    /// Where the run's bytes end in the arena.
+    end: usize,
+}
+
+/// Segments in one GSO send at most (the kernel's UDP_MAX_SEGMENTS is 64), and its bytes.
+const GSO_MAX_SEGMENTS: u16 = 64;
+const GSO_MAX_BYTES: u32 = 65_507;
 
 /// A re-request server socket and the groups (by session) it answers for.
 struct RtxServer {
@@ -64,7 +84,15 @@ struct Outbox {
 
 impl Outbox {
     /// Queues the datagram at `arena[off..off + len]` once per destination of a group.
-    fn push_to_all(&mut self, off: usize, len: usize, dests: &[(SocketAddrV4, u16)], group: usize) {
+    /// `segment`: the entries may grow into a GSO run of datagrams of this size (0: never).
+    fn push_to_all(
+        &mut self,
+        off: usize,
+        len: usize,
+        dests: &[(SocketAddrV4, u16)],
+        group: usize,
+        segment: u16,
+    ) {
         for &(dest, socket) in dests {
             self.out.push(OutDatagram {
                 offset: off as u32,
@@ -72,6 +100,7 @@ impl Outbox {
                 dest,
                 socket,
                 group: group as u16,
+                segment,
             });
         }
     }
@@ -145,6 +174,8 @@ impl Shard {
             Ok((sockets.len() - 1) as u16)
         };
         let mut states = Vec::new();
+        // Probed once: whether this kernel takes UDP_SEGMENT (gso = "auto").
+        let gso_available = &net::probe::gso_supported();
         let mut local = [u8::MAX; 64];
         let mut max_payload = 0;
         for (li, (gi, g)) in groups.iter().enumerate() {
@@ -209,6 +240,12 @@ impl Shard {
                 max_delay: Duration::from_micros(g.max_delay_us),
                 heartbeat: Duration::from_millis(g.heartbeat_ms),
                 counters,
+                gso: match g.gso {
+                    crate::config::Gso::Off => false,
+                    crate::config::Gso::On => true,
+                    crate::config::Gso::Auto => *gso_available,
+                },
+                run: None,
             });
         }
         // Re-request servers: one socket per address; groups sharing it are told apart by session.
@@ -400,7 +437,40 @@ impl Shard {
         let (off, len) = (self.outbox.used, bytes.len());
         self.outbox.arena[off..off + len].copy_from_slice(bytes);
         self.outbox.used += len;
-        self.outbox.push_to_all(off, len, &g.dests, li);
+        // Extend the group's GSO run when this datagram follows it directly and is no longer
+        // than its segments (a shorter one ends the run).
+        let n = g.dests.len();
+        let extended = match &mut g.run {
+            Some(run)
+                if g.gso
+                    && run.end == off
+                    && len as u32 <= run.segment
+                    && run.segments < GSO_MAX_SEGMENTS
+                    && self.outbox.out[run.first].len + len as u32 <= GSO_MAX_BYTES =>
+            {
+                for e in &mut self.outbox.out[run.first..run.first + n] {
+                    e.len += len as u32;
+                }
+                run.segments += 1;
+                run.end += len;
+                if (len as u32) < run.segment {
+                    g.run = None;
+                }
+                true
+            }
+            _ => false,
+        };
+        if !extended {
+            let first = self.outbox.out.len();
+            let segment = if g.gso { len as u16 } else { 0 };
+            self.outbox.push_to_all(off, len, &g.dests, li, segment);
+            g.run = g.gso.then_some(GsoRun {
+                first,
+                segment: len as u32,
+                segments: 1,
+                end: off + len,
+            });
+        }
         g.counters.datagrams.add(1);
         g.counters.bytes.add(len as u64);
         let next = g.builder.next_sequence();
@@ -425,7 +495,7 @@ impl Shard {
             moldudp64::emit_heartbeat(buf, &g.session, next)
         };
         self.outbox.used += len;
-        self.outbox.push_to_all(off, len, &g.dests, li);
+        self.outbox.push_to_all(off, len, &g.dests, li, 0);
     }
 
     fn heartbeats(&mut self, now: Instant) -> usize {
@@ -546,6 +616,7 @@ impl Shard {
                 dest: from,
                 socket,
                 group: li as u16,
+                segment: 0,
             });
             g.counters.retransmit_messages.add(u64::from(count));
             g.counters.retransmit_datagrams.add(1);
@@ -567,6 +638,21 @@ impl Shard {
         );
         self.counters.sendmmsg_calls.add(r.calls);
         self.counters.datagrams_sent.add(r.sent);
+        self.counters.gso_sends.add(r.gso_sends);
+        if r.gso_refused > 0 {
+            // Off for every group sending on that socket, once and for all; said once.
+            self.counters.gso_refused.add(r.gso_refused);
+            let socket = r.gso_refused_socket;
+            for g in &mut self.groups {
+                if g.gso && g.dests.iter().any(|&(_, s)| s == socket) {
+                    g.gso = false;
+                    tracing::warn!(group = %g.name, "the kernel refused UDP GSO on this group's socket; sending datagrams one by one");
+                }
+            }
+        }
+        for g in &mut self.groups {
+            g.run = None;
+        }
         self.counters.partial_sends.add(r.partial);
         self.counters.eagain_waits.add(r.eagain_waits);
         if r.errors > 0 {

@@ -90,6 +90,22 @@ pub fn decode(buf: &[u8], len: usize) -> Decoded {
     d
 }
 
+/// Writes one control message carrying a `u16` (UDP_SEGMENT) at the start of `buf`; returns
+/// the length to give the kernel (`CMSG_SPACE`), or 0 when `buf` is too small.
+pub fn encode_u16(buf: &mut [u8], level: i32, ty: i32, value: u16) -> usize {
+    let len = HDR + 2;
+    let space = align(len);
+    if buf.len() < space {
+        return 0;
+    }
+    buf[..space].fill(0);
+    buf[..ALIGN].copy_from_slice(&len.to_ne_bytes());
+    buf[ALIGN..ALIGN + 4].copy_from_slice(&level.to_ne_bytes());
+    buf[ALIGN + 4..ALIGN + 8].copy_from_slice(&ty.to_ne_bytes());
+    buf[HDR..HDR + 2].copy_from_slice(&value.to_ne_bytes());
+    space
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +118,18 @@ mod tests {
         while !buf.len().is_multiple_of(ALIGN) {
             buf.push(0);
         }
+    }
+
+    #[test]
+    fn encodes_a_segment_size_the_decoder_reads_back() {
+        let mut b = [0u8; SPACE];
+        let n = encode_u16(&mut b, libc::SOL_UDP, libc::UDP_GRO, 1472);
+        assert_eq!(n, align(HDR + 2));
+        assert_eq!(decode(&b, n).gro_segment, Some(1472));
+        assert_eq!(
+            encode_u16(&mut b[..8], libc::SOL_UDP, libc::UDP_SEGMENT, 1),
+            0
+        );
     }
 
     #[test]

@@ -23,6 +23,20 @@ pub struct OutDatagram {
     pub socket: u16,
     /// Local group index, for per-group error accounting.
     pub group: u16,
+    /// UDP GSO: when `len` exceeds it, the bytes are `len / segment` datagrams of `segment`
+    /// bytes (the last may be shorter), handed over in one header with `UDP_SEGMENT`. 0: one
+    /// datagram.
+    pub segment: u16,
+}
+
+impl OutDatagram {
+    /// Wire datagrams this entry becomes.
+    pub fn datagrams(&self) -> u64 {
+        match self.segment {
+            s if s > 0 && self.len > u32::from(s) => u64::from(self.len.div_ceil(u32::from(s))),
+            _ => 1,
+        }
+    }
 }
 
 /// What one `send_all` did.
@@ -38,6 +52,12 @@ pub struct SendReport {
     pub errors: u64,
     /// errno of the last refused datagram.
     pub last_errno: i32,
+    /// Headers that carried several datagrams (UDP GSO).
+    pub gso_sends: u64,
+    /// GSO headers the kernel refused (EIO/EINVAL): their datagrams were sent one by one, and
+    /// the caller should stop using GSO on `gso_refused_socket`.
+    pub gso_refused: u64,
+    pub gso_refused_socket: u16,
 }
 
 /// Preallocated headers for `sendmmsg`; no allocation per call.
@@ -45,6 +65,7 @@ pub struct MmsgSender {
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_in>,
+    cmsgs: Vec<crate::cmsg::CmsgBuf>,
 }
 
 // SAFETY: the raw pointers inside the preallocated headers only ever point into this struct's
@@ -83,6 +104,7 @@ impl MmsgSender {
             hdrs: vec![zero_hdr; MAX_BATCH],
             iovs: vec![zero_iov; MAX_BATCH],
             addrs: vec![zero_addr; MAX_BATCH],
+            cmsgs: vec![crate::cmsg::CmsgBuf::default(); MAX_BATCH],
         }
     }
 
@@ -136,6 +158,16 @@ impl MmsgSender {
             h.msg_hdr.msg_iovlen = 1;
             h.msg_hdr.msg_control = std::ptr::null_mut();
             h.msg_hdr.msg_controllen = 0;
+            if d.datagrams() > 1 {
+                let n = crate::cmsg::encode_u16(
+                    &mut self.cmsgs[i].0,
+                    libc::SOL_UDP,
+                    libc::UDP_SEGMENT,
+                    d.segment,
+                );
+                h.msg_hdr.msg_control = self.cmsgs[i].0.as_mut_ptr().cast();
+                h.msg_hdr.msg_controllen = n as _;
+            }
             h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
         }
@@ -159,7 +191,10 @@ impl MmsgSender {
                 if ret < n - done {
                     r.partial += 1;
                 }
-                r.sent += ret as u64;
+                for d in &run[done..done + ret] {
+                    r.sent += d.datagrams();
+                    r.gso_sends += u64::from(d.datagrams() > 1);
+                }
                 done += ret;
                 continue;
             }
@@ -170,6 +205,13 @@ impl MmsgSender {
                     crate::poll::wait_writable(&fd, Duration::from_millis(10));
                 }
                 Some(libc::EINTR) => {}
+                Some(libc::EIO) | Some(libc::EINVAL) if run[done].datagrams() > 1 => {
+                    // The kernel or the device cannot segment: send them one by one.
+                    r.gso_refused += 1;
+                    r.gso_refused_socket = run[done].socket;
+                    Self::send_segments(fd, arena, &run[done], r);
+                    done += 1;
+                }
                 code => {
                     // The first datagram of the call was refused: count it and go on.
                     r.errors += 1;
@@ -179,6 +221,37 @@ impl MmsgSender {
             }
         }
         n
+    }
+}
+
+impl MmsgSender {
+    /// A GSO entry the kernel refused, sent as its separate datagrams (the fallback path).
+    fn send_segments(fd: BorrowedFd<'_>, arena: &[u8], d: &OutDatagram, r: &mut SendReport) {
+        let (off, len) = (d.offset as usize, d.len as usize);
+        let bytes = &arena[off.min(arena.len())..(off + len).min(arena.len())];
+        let sock = socket2::SockRef::from(&fd);
+        let dest = socket2::SockAddr::from(d.dest);
+        for chunk in bytes.chunks(usize::from(d.segment.max(1))) {
+            r.calls += 1;
+            loop {
+                match sock.send_to(chunk, &dest) {
+                    Ok(_) => {
+                        r.sent += 1;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        r.eagain_waits += 1;
+                        crate::poll::wait_writable(&fd, Duration::from_millis(10));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        r.errors += 1;
+                        r.last_errno = e.raw_os_error().unwrap_or(0);
+                        break;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -204,6 +277,7 @@ mod tests {
                 dest,
                 socket: 0,
                 group: 0,
+                segment: 0,
             })
             .collect();
         let mut s = MmsgSender::new();
@@ -219,5 +293,37 @@ mod tests {
         // A bad socket index is an error, not a panic.
         let r = s.send_all::<&UdpSocket>(&[], &arena, &out[..3]);
         assert_eq!((r.sent, r.errors), (0, 3));
+    }
+
+    #[test]
+    fn one_gso_header_carries_many_datagrams() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let dest = match rx.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        };
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // 10 datagrams of 100 bytes and a last one of 40, in one entry.
+        let arena: Vec<u8> = (0..1040u32).map(|i| (i / 100) as u8).collect();
+        let out = [OutDatagram {
+            offset: 0,
+            len: 1040,
+            dest,
+            socket: 0,
+            group: 0,
+            segment: 100,
+        }];
+        let mut s = MmsgSender::new();
+        let r = s.send_all(&[&tx], &arena, &out);
+        assert_eq!((r.sent, r.errors), (11, 0));
+        assert_eq!(r.calls, 1, "one system call");
+        assert!(r.gso_sends == 1 || r.gso_refused == 1, "{r:?}");
+        let mut buf = [0u8; 2048];
+        for i in 0..11u8 {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(n, if i < 10 { 100 } else { 40 });
+            assert!(buf[..n].iter().all(|&b| b == i));
+        }
     }
 }

@@ -41,10 +41,12 @@ fn replays_reach_groups_in_sequence() {
     let base = ports(1);
     let dir = scratch("replay");
     let groups = vec![
-        TestGroup::new(1, 0, base, "symbol_ranges = [\"A-M\"]"),
-        TestGroup::new(1, 1, base, "symbol_ranges = [\"N-Z\"]"),
-        TestGroup::new(1, 2, base, "content = \"trades\""),
-        TestGroup::new(1, 3, base, "content = \"top\""),
+        // Captured on lo and read datagram by datagram: GSO off (a GSO send is one large
+        // packet on lo).
+        TestGroup::new(1, 0, base, "symbol_ranges = [\"A-M\"]\ngso = \"off\""),
+        TestGroup::new(1, 1, base, "symbol_ranges = [\"N-Z\"]\ngso = \"off\""),
+        TestGroup::new(1, 2, base, "content = \"trades\"\ngso = \"off\""),
+        TestGroup::new(1, 3, base, "content = \"top\"\ngso = \"off\""),
     ];
     let cfg_text = config("source = \"generator\"", &groups, &dir.join("journal"));
     let cfg_path = dir.join("tickcast.toml");
@@ -156,7 +158,12 @@ fn replays_reach_groups_in_sequence() {
 fn heartbeats_when_idle_and_end_of_session_on_sigterm() {
     let base = ports(2);
     let dir = scratch("heartbeat");
-    let groups = vec![TestGroup::new(2, 0, base, "heartbeat_ms = 200")];
+    let groups = vec![TestGroup::new(
+        2,
+        0,
+        base,
+        "heartbeat_ms = 200\ngso = \"off\"",
+    )];
     // A live feed that never sends anything: the groups stay idle.
     let feed = format!(
         "source = \"multicast\"\ngroup = \"239.202.2.1:{}\"",

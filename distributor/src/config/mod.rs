@@ -96,6 +96,17 @@ pub struct Feed {
     pub queue_depth: usize,
 }
 
+/// UDP GSO for a group's data datagrams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Gso {
+    /// On when the kernel takes `UDP_SEGMENT` (probed at start).
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Idle {
@@ -171,6 +182,9 @@ pub struct Group {
     /// of the group's sending interfaces, resolved at start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retransmit_allow: Option<Vec<String>>,
+    /// UDP GSO for data datagrams: "auto" (probed), "on", "off".
+    #[serde(default)]
+    pub gso: Gso,
     /// Messages kept in memory for retransmission (older ones come from the journal).
     #[serde(default = "d_ring")]
     pub ring: usize,
