@@ -25,6 +25,11 @@ fn write_config(dir: &Path, feed: &str, journal: &str) -> PathBuf {
 
 /// A config whose re-request server answers `allow` only.
 fn write_config_allowing(dir: &Path, feed: &str, journal: &str, allow: &str) -> PathBuf {
+    write_config_with(dir, feed, journal, allow, "auto")
+}
+
+/// A config with `retransmit_allow = [allow]` and `gso = "{gso}"` (auto: on, veth takes it).
+fn write_config_with(dir: &Path, feed: &str, journal: &str, allow: &str, gso: &str) -> PathBuf {
     let text = format!(
         r#"[feed]
 {feed}
@@ -43,6 +48,7 @@ multicast_loop = false
 heartbeat_ms = 100
 retransmit = "10.77.0.1:{RTX_PORT}"
 retransmit_allow = ["{allow}"]
+gso = "{gso}"
 retransmit_rate = 5000
 retransmit_cap = 1000
 
@@ -170,13 +176,21 @@ fn packet_loss_is_recovered_by_retransmission() {
     let messages = 200_000;
     let mut lossless_rate = 0.0;
     println!("| loss | messages | delivered (lossy) | requests | retransmitted | lost | throughput msgs/s | vs lossless | other subscriber delivered / requests |");
-    for pct in [0u32, 1, 5, 20] {
+    // GSO on (auto: veth takes it; nftables then sees, and drops, whole GSO sends) and, once,
+    // off: both must recover everything.
+    for (pct, gso) in [
+        (0u32, "auto"),
+        (1, "auto"),
+        (5, "auto"),
+        (20, "auto"),
+        (5, "off"),
+    ] {
         net.nft(&net.subs[0], &loss_rules(pct));
-        let journal = dir.join(format!("j{pct}"));
+        let journal = dir.join(format!("j{pct}{gso}"));
         let feed = format!(
             "source = \"generator\"\nrate = 100000\nmessages = {messages}\ninstruments = 50"
         );
-        let cfg = write_config(&dir, &feed, journal.to_str().unwrap());
+        let cfg = write_config_with(&dir, &feed, journal.to_str().unwrap(), "10.77.0.0/24", gso);
         let taps = start_taps(&net, [&["--no-messages"], &["--no-messages"]]);
         let dist = start_distributor(&net, &cfg);
         let mut taps = wait_with_deadline(taps, Duration::from_secs(120));
@@ -203,7 +217,7 @@ fn packet_loss_is_recovered_by_retransmission() {
             lossless_rate = rate;
         }
         println!(
-            "| {pct}% | {last} | {} | {} | {} | {} | {rate:.0} | {:.2} | {} / {} |",
+            "| {pct}% (gso {gso}) | {last} | {} | {} | {} | {} | {rate:.0} | {:.2} | {} / {} |",
             s1["delivered"],
             s1["requests"],
             s1["recovered"],
@@ -247,13 +261,17 @@ fn ab_failover_without_a_gap() {
     assert_complete("failing-over subscriber", &s1, last);
     assert_complete("other subscriber", &s2, last);
     assert!(lines.iter().all(|l| l.get("gap").is_none()), "no gap event");
-    assert_eq!(
-        s1["requests"], 0,
-        "feed B (then A) covered everything: {s1}"
+    // Feed B (then A) covers the outage: at most the datagrams in flight at the instant a rule
+    // switches are asked for again (with GSO a group's copies on A and on B leave as two runs
+    // of up to 64 datagrams, so the instant can catch both copies of one run).
+    let recovered = s1["recovered"].as_u64().unwrap();
+    assert!(
+        recovered <= 2 * 64 * 22,
+        "feed B (then A) covered the outage: {s1}"
     );
     println!(
-        "| A/B failover | {last} | {} | 0 requests | 0 lost | duplicates {} |",
-        s1["delivered"], s1["duplicates"]
+        "| A/B failover (gso auto) | {last} | {} | {} requests | 0 lost | duplicates {} |",
+        s1["delivered"], s1["requests"], s1["duplicates"]
     );
 }
 
