@@ -41,20 +41,7 @@ pub fn interface_of(ip: Ipv4Addr) -> Option<Interface> {
 
 /// The subnet of the local interface that has address `ip`, if any.
 pub fn subnet_of(ip: Ipv4Addr) -> Option<Ipv4Net> {
-    let addrs = nix::ifaddrs::getifaddrs().ok()?;
-    for a in addrs {
-        let (Some(addr), Some(mask)) = (a.address, a.netmask) else {
-            continue;
-        };
-        let (Some(addr), Some(mask)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) else {
-            continue;
-        };
-        if addr.ip() == ip {
-            let prefix = u32::from(mask.ip()).leading_ones() as u8;
-            return Ipv4Net::new(ip, prefix).ok().map(|n| n.trunc());
-        }
-    }
-    None
+    interface_of(ip).map(|i| i.net)
 }
 
 #[cfg(test)]

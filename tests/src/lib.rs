@@ -370,6 +370,26 @@ pub fn signal(pid: u32, sig: &str) {
         .status();
 }
 pub mod exchange;
+
+/// A subscriber handler that keeps the sequence numbers it was given, the gaps, and the end.
+#[derive(Default)]
+pub struct Collect {
+    pub seqs: Vec<u64>,
+    pub gaps: Vec<(u64, u64)>,
+    pub ended: Option<u64>,
+}
+
+impl subscriber_sdk::Handler for Collect {
+    fn on_message(&mut self, ctx: &subscriber_sdk::Context<'_>, _: &protocol::Message<&[u8]>) {
+        self.seqs.push(ctx.seq);
+    }
+    fn on_gap(&mut self, _: usize, _: &str, from: u64, to: u64) {
+        self.gaps.push((from, to));
+    }
+    fn on_end_of_session(&mut self, _: usize, _: &str, next: u64) {
+        self.ended = Some(next);
+    }
+}
 pub mod netns;
 
 /// Starts `tickcast ARGS` with stdout and stderr captured.

@@ -15,7 +15,7 @@ use protocol::schema::{Body, OrderAdd, Price, Repr, RECORD_SIZE};
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
-use subscriber_sdk::{Context, GroupSpec, Handler, PollMode, Subscriber};
+use subscriber_sdk::{GroupSpec, PollMode, Subscriber};
 use tickcast_tests::*;
 
 fn data(session: &Session, seq: u64, blocks: &[&[u8]]) -> Vec<u8> {
@@ -107,25 +107,6 @@ fn forged_datagrams_from_another_socket_cost_the_tap_nothing() {
     assert!(s["wrong_source"].as_u64().unwrap() >= 10, "{s}");
     // Ends with the real session (about 2 s of feed), long before its --duration.
     assert!(tap_secs < 15.0, "the tap stopped on time: {tap_secs} s");
-}
-
-#[derive(Default)]
-struct Collect {
-    seqs: Vec<u64>,
-    gaps: Vec<(u64, u64)>,
-    ended: Option<u64>,
-}
-
-impl Handler for Collect {
-    fn on_message(&mut self, ctx: &Context<'_>, _: &protocol::Message<&[u8]>) {
-        self.seqs.push(ctx.seq);
-    }
-    fn on_gap(&mut self, _: usize, _: &str, from: u64, to: u64) {
-        self.gaps.push((from, to));
-    }
-    fn on_end_of_session(&mut self, _: usize, _: &str, next: u64) {
-        self.ended = Some(next);
-    }
 }
 
 fn record(seq: u64) -> [u8; RECORD_SIZE] {

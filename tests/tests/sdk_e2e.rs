@@ -7,27 +7,8 @@ use serde_json::Value;
 use std::net::SocketAddrV4;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use subscriber_sdk::{ArbiterConfig, Context, GroupSpec, Handler, PollMode, Subscriber};
+use subscriber_sdk::{ArbiterConfig, GroupSpec, PollMode, Subscriber};
 use tickcast_tests::*;
-
-#[derive(Default)]
-struct Collect {
-    seqs: Vec<u64>,
-    gaps: Vec<(u64, u64)>,
-    ended: Option<u64>,
-}
-
-impl Handler for Collect {
-    fn on_message(&mut self, ctx: &Context<'_>, _msg: &protocol::Message<&[u8]>) {
-        self.seqs.push(ctx.seq);
-    }
-    fn on_gap(&mut self, _: usize, _: &str, from: u64, to: u64) {
-        self.gaps.push((from, to));
-    }
-    fn on_end_of_session(&mut self, _: usize, _: &str, next: u64) {
-        self.ended = Some(next);
-    }
-}
 
 fn subscriber(g: &TestGroup, from_start: bool) -> Subscriber {
     let spec = GroupSpec::new(&g.name, g.feed_a.parse().unwrap())
