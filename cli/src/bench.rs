@@ -59,6 +59,19 @@ pub struct Phase {
     pub send_syscalls: u64,
     pub seconds: f64,
     pub kernel_drops: u64,
+    /// CPU time per message of each stage's threads (CLOCK_THREAD_CPUTIME_ID), so a run on a
+    /// machine with fewer cores than busy threads still shows where the time goes.
+    pub cpu_ns_per_msg: CpuPerMsg,
+}
+
+/// ns of CPU per message sent (`feed`, `shard`, `sender`) or delivered (`subscriber`); 0 where
+/// a phase has no such stage.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CpuPerMsg {
+    pub feed: f64,
+    pub shard: f64,
+    pub sender: f64,
+    pub subscriber: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -183,6 +196,7 @@ struct SubResult {
     delivered: u64,
     latency: Histogram<u64>,
     kernel_drops: u64,
+    cpu_ns: u64,
 }
 
 /// Starts `n` subscriber threads on `groups`; they run until `stop`, then drain until every
@@ -232,6 +246,7 @@ fn subscribers(
                         delivered: h.delivered,
                         latency: sub.stats.latency.clone(),
                         kernel_drops: sub.stats.kernel_drops(),
+                        cpu_ns: net::clock::thread_cpu_ns(),
                     }
                 })
                 .expect("spawn subscriber thread")
@@ -239,18 +254,30 @@ fn subscribers(
         .collect()
 }
 
-fn collect(handles: Vec<std::thread::JoinHandle<SubResult>>) -> (u64, Histogram<u64>, u64) {
-    let mut total = 0;
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("histogram");
-    let mut drops = 0;
+/// What the subscribers delivered, their latency, kernel drops and CPU time.
+struct Received {
+    delivered: u64,
+    hist: Histogram<u64>,
+    drops: u64,
+    cpu_ns: u64,
+}
+
+fn collect(handles: Vec<std::thread::JoinHandle<SubResult>>) -> Received {
+    let mut r = Received {
+        delivered: 0,
+        hist: Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("histogram"),
+        drops: 0,
+        cpu_ns: 0,
+    };
     for h in handles {
-        if let Ok(r) = h.join() {
-            total += r.delivered;
-            let _ = hist.add(&r.latency);
-            drops += r.kernel_drops;
+        if let Ok(s) = h.join() {
+            r.delivered += s.delivered;
+            let _ = r.hist.add(&s.latency);
+            r.drops += s.kernel_drops;
+            r.cpu_ns += s.cpu_ns;
         }
     }
-    (total, hist, drops)
+    r
 }
 
 fn latency(h: &Histogram<u64>) -> Latency {
@@ -264,7 +291,9 @@ fn latency(h: &Histogram<u64>) -> Latency {
     }
 }
 
-fn finish(mut p: Phase, subs: usize, delivered: u64, hist: &Histogram<u64>, drops: u64) -> Phase {
+fn finish(mut p: Phase, subs: usize, got: &Received) -> Phase {
+    let (delivered, hist, drops) = (got.delivered, &got.hist, got.drops);
+    p.cpu_ns_per_msg.subscriber = got.cpu_ns as f64 / delivered.max(1) as f64;
     let s = p.seconds.max(1e-9);
     let expected = p.messages_sent.saturating_mul(subs as u64).max(1);
     p.messages_delivered = delivered;
@@ -364,27 +393,35 @@ fn tickcast_phase(cfg: &BenchConfig, data: &FeedData, gso: Gso) -> Result<Phase,
                 date_from_frames: false,
                 format: feedhandler::source::FileFormat::BinaryFile,
             };
-            pipeline::run_feed(feed, clock, &fcfg, inputs, fstop, fcc)
+            pipeline::run_feed(feed, clock, &fcfg, inputs, fstop, fcc);
+            net::clock::thread_cpu_ns()
         })
         .map_err(|e| e.to_string())?;
     std::thread::sleep(Duration::from_secs_f64(cfg.seconds));
     stop_feed.store(true, Ordering::Relaxed);
-    let _ = feed_thread.join();
+    let feed_cpu = feed_thread.join().unwrap_or(0);
     let (group_counters, shard_counters) =
         (shards.group_counters.clone(), shards.shard_counters.clone());
     shards.join();
     let seconds = started.elapsed().as_secs_f64();
     stop_subs.store(true, Ordering::Relaxed);
-    let (delivered, hist, drops) = collect(subs);
+    let got = collect(subs);
     let _ = std::fs::remove_dir_all(&journal);
+    let messages_sent: u64 = group_counters.iter().map(|g| g.messages.get()).sum();
+    let per = |ns: u64| ns as f64 / messages_sent.max(1) as f64;
     let phase = Phase {
-        messages_sent: group_counters.iter().map(|g| g.messages.get()).sum(),
+        messages_sent,
         datagrams: group_counters.iter().map(|g| g.datagrams.get()).sum(),
         send_syscalls: shard_counters.iter().map(|s| s.sendmmsg_calls.get()).sum(),
         seconds,
+        cpu_ns_per_msg: CpuPerMsg {
+            feed: per(feed_cpu),
+            shard: per(shard_counters.iter().map(|s| s.cpu_ns.get()).sum()),
+            ..Default::default()
+        },
         ..Default::default()
     };
-    Ok(finish(phase, cfg.subscribers, delivered, &hist, drops))
+    Ok(finish(phase, cfg.subscribers, &got))
 }
 
 fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
@@ -415,6 +452,7 @@ fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
     let mut pkt = [0u8; moldudp64::HEADER_LEN + 2 + RECORD_SIZE];
     let (mut seq, mut calls) = (1u64, 0u64);
     let started = Instant::now();
+    let cpu0 = net::clock::thread_cpu_ns();
     let limit = Duration::from_secs_f64(cfg.seconds);
     while started.elapsed() < limit {
         let Ok(Some(frame)) = src.next_frame() else {
@@ -443,6 +481,7 @@ fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
         });
     }
     let seconds = started.elapsed().as_secs_f64();
+    let sender_cpu = net::clock::thread_cpu_ns().saturating_sub(cpu0);
     // End of session so that the subscribers know the last sequence.
     let mut eos = [0u8; moldudp64::HEADER_LEN];
     moldudp64::emit_end_of_session(&mut eos, &session, seq);
@@ -450,7 +489,7 @@ fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
         let _ = sock.send_to(&eos, a);
     }
     stop_subs.store(true, Ordering::Relaxed);
-    let (delivered, hist, drops) = collect(subs);
+    let got = collect(subs);
     let phase = Phase {
         messages_sent: seq - 1,
         datagrams: calls,
@@ -458,8 +497,9 @@ fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
         seconds,
         ..Default::default()
     };
-    let mut p = finish(phase, cfg.subscribers, delivered, &hist, drops);
+    let mut p = finish(phase, cfg.subscribers, &got);
     p.msgs_per_datagram = 1.0;
+    p.cpu_ns_per_msg.sender = sender_cpu as f64 / p.messages_sent.max(1) as f64;
     Ok(p)
 }
 
@@ -558,6 +598,7 @@ fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result<Phase, Str
     let mut seqs = vec![1u64; groups.len()];
     let (mut calls, mut sent) = (0u64, 0u64);
     let started = Instant::now();
+    let cpu0 = net::clock::thread_cpu_ns();
     let limit = Duration::from_secs_f64(cfg.seconds);
     while started.elapsed() < limit {
         // Stamp sequence and send time: all the work a datagram gets here.
@@ -575,21 +616,26 @@ fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result<Phase, Str
         sent += r.sent;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let sender_cpu = net::clock::thread_cpu_ns().saturating_sub(cpu0);
     let mut eos = [0u8; moldudp64::HEADER_LEN];
     for (gi, g) in groups.iter().enumerate() {
         moldudp64::emit_end_of_session(&mut eos, &sessions[gi], seqs[gi]);
         let _ = s.send_to(&eos, g);
     }
     stop_subs.store(true, Ordering::Relaxed);
-    let (delivered, hist, drops) = collect(subs);
+    let got = collect(subs);
     let phase = Phase {
         messages_sent: sent * per as u64,
         datagrams: sent,
         send_syscalls: calls,
         seconds,
+        cpu_ns_per_msg: CpuPerMsg {
+            sender: sender_cpu as f64 / (sent * per as u64).max(1) as f64,
+            ..Default::default()
+        },
         ..Default::default()
     };
-    Ok(finish(phase, cfg.subscribers, delivered, &hist, drops))
+    Ok(finish(phase, cfg.subscribers, &got))
 }
 
 /// Runs the three phases.
@@ -668,6 +714,19 @@ pub fn table(r: &Report) -> String {
             p.latency_ns.p50,
             p.latency_ns.p99,
             p.latency_ns.p999
+        );
+    }
+    s += "\nCPU ns per message (thread CPU time):\n";
+    let mut phases = vec![("tickcast", &r.tickcast)];
+    if let Some(n) = &r.tickcast_nogso {
+        phases.push(("no GSO", n));
+    }
+    phases.extend([("naive", &r.naive), ("raw", &r.raw)]);
+    for (name, p) in phases {
+        let c = &p.cpu_ns_per_msg;
+        s += &format!(
+            "{:<9} feed {:>7.1}  shard {:>7.1}  sender {:>7.1}  subscriber {:>7.1}\n",
+            name, c.feed, c.shard, c.sender, c.subscriber
         );
     }
     s += &format!(

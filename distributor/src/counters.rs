@@ -59,6 +59,8 @@ pub struct ShardCounters {
     /// Headers that carried several datagrams (UDP GSO), and GSO headers the kernel refused.
     pub gso_sends: Counter,
     pub gso_refused: Counter,
+    /// CPU time of the shard's thread (ns), written when it finishes (benchmarks).
+    pub cpu_ns: Counter,
 }
 
 /// A group's figures for the summary line and metrics.

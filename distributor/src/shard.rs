@@ -365,6 +365,7 @@ impl Shard {
             }
         }
         self.shutdown();
+        self.counters.cpu_ns.set(net::clock::thread_cpu_ns());
     }
 
     /// Finalizes partly filled datagrams: every group's (`all`), or only those whose oldest
