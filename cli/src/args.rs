@@ -21,6 +21,16 @@ pub fn positive_seconds(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A message rate: finite, at least 1 a second and at most 1e9 (beyond what one core offers).
+pub fn rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (1.0..=1e9).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a rate in messages per second (1 to 1e9)"
+        )),
+    }
+}
+
 /// Where a group's datagrams go: a multicast or unicast address with a port.
 pub fn group(s: &str) -> Result<SocketAddrV4, String> {
     let a: SocketAddrV4 = s
@@ -51,6 +61,10 @@ mod tests {
         }
         assert_eq!(seconds("0"), Ok(0.0));
         assert_eq!(seconds("2.5"), Ok(2.5));
+        for bad in ["nan", "inf", "0", "0.5", "-1", "1e10", "x"] {
+            assert!(rate(bad).is_err(), "{bad}");
+        }
+        assert_eq!(rate("20000"), Ok(20000.0));
         assert!(positive_seconds("0").is_err());
         for bad in [
             "x:0",

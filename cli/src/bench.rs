@@ -37,6 +37,9 @@ pub struct BenchConfig {
     pub feed_messages: usize,
     /// Where the tickcast phase journals (created and removed by the bench).
     pub journal_dir: std::path::PathBuf,
+    /// Source messages per second offered to every phase (open loop: a late sender catches
+    /// up, nothing is skipped); `None` runs flat out.
+    pub rate: Option<f64>,
 }
 
 /// One phase's figures.
@@ -105,6 +108,9 @@ pub struct Report {
     pub max_payload: usize,
     pub shards: usize,
     pub seconds_per_phase: f64,
+    /// Offered source messages per second (`--rate`); absent when flat out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
 }
 
 /// A generated ITCH feed (BinaryFILE framing) and its chunk boundaries.
@@ -116,14 +122,57 @@ struct MemorySource {
     data: Arc<Vec<u8>>,
     chunks: Arc<Vec<(usize, usize)>>,
     next: usize,
+    pace: Pace,
 }
 
 impl MemorySource {
-    fn new(data: &FeedData) -> MemorySource {
+    fn new(data: &FeedData, rate: Option<f64>) -> MemorySource {
         MemorySource {
             data: data.0.clone(),
             chunks: data.1.clone(),
             next: 0,
+            pace: Pace::new(rate),
+        }
+    }
+}
+
+/// Open-loop pacing: the n-th message is due at `n / rate` seconds after the first. A sender
+/// that falls behind sends at once until it is back on schedule, so queueing shows in the
+/// latency instead of being hidden by a slower offered load.
+struct Pace {
+    ns_per_msg: Option<f64>,
+    start: Option<Instant>,
+    offered: u64,
+}
+
+impl Pace {
+    fn new(rate: Option<f64>) -> Pace {
+        Pace {
+            ns_per_msg: rate.filter(|r| *r > 0.0).map(|r| 1e9 / r),
+            start: None,
+            offered: 0,
+        }
+    }
+
+    /// Waits until `msgs` more messages are due. Sleeps at most 1 ms at a time so a stop
+    /// request is seen promptly by the caller's loop.
+    fn wait(&mut self, msgs: u64) {
+        let Some(ns) = self.ns_per_msg else {
+            return;
+        };
+        let start = *self.start.get_or_insert_with(Instant::now);
+        let due = Duration::from_nanos((self.offered as f64 * ns) as u64);
+        self.offered += msgs;
+        self.sleep_until(start, due);
+    }
+
+    fn sleep_until(&self, start: Instant, due: Duration) {
+        loop {
+            let now = start.elapsed();
+            if now >= due {
+                return;
+            }
+            std::thread::sleep((due - now).min(Duration::from_millis(1)));
         }
     }
 }
@@ -141,6 +190,7 @@ impl Source for MemorySource {
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
         let (a, b) = self.chunks[self.next];
         self.next = (self.next + 1) % self.chunks.len();
+        self.pace.wait(CHUNK_MESSAGES as u64);
         Ok(Some(Frame {
             framing: Framing::BinaryFile,
             bytes: &self.data[a..b],
@@ -380,7 +430,7 @@ fn tickcast_phase(cfg: &BenchConfig, data: &FeedData, gso: Gso) -> Result<Phase,
     let inputs = std::mem::take(&mut shards.inputs);
     let stop_feed = Arc::new(AtomicBool::new(false));
     let fc = Arc::new(FeedCounters::default());
-    let src = MemorySource::new(data);
+    let src = MemorySource::new(data, cfg.rate);
     let clock = SessionClock::new(today());
     let (fcfg, fstop, fcc) = (c.clone(), stop_feed.clone(), fc.clone());
     let started = Instant::now();
@@ -448,7 +498,7 @@ fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
     let mut router = Router::new(&c.groups);
     let session = Session::new("NAIVE").map_err(|e| e.to_string())?;
     let mut fh = today_feed_handler();
-    let mut src = MemorySource::new(data);
+    let mut src = MemorySource::new(data, cfg.rate);
     let mut pkt = [0u8; moldudp64::HEADER_LEN + 2 + RECORD_SIZE];
     let (mut seq, mut calls) = (1u64, 0u64);
     let started = Instant::now();
@@ -528,7 +578,7 @@ fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result<Phase, Str
     // Real normalized records, packed into full datagrams once.
     let mut records: Vec<[u8; RECORD_SIZE]> = Vec::new();
     let mut fh = today_feed_handler();
-    let mut src = MemorySource::new(data);
+    let mut src = MemorySource::new(data, None);
     while records.len() < 4096 {
         let Ok(Some(frame)) = src.next_frame() else {
             break;
@@ -600,7 +650,9 @@ fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result<Phase, Str
     let started = Instant::now();
     let cpu0 = net::clock::thread_cpu_ns();
     let limit = Duration::from_secs_f64(cfg.seconds);
+    let mut pace = Pace::new(cfg.rate);
     while started.elapsed() < limit {
+        pace.wait((datagrams.len() * per) as u64);
         // Stamp sequence and send time: all the work a datagram gets here.
         let now = feedhandler::now_ns().to_le_bytes();
         for &(off, gi) in &datagrams {
@@ -676,13 +728,18 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
         max_payload: cfg.max_payload,
         shards: cfg.shards,
         seconds_per_phase: cfg.seconds,
+        rate: cfg.rate,
     })
 }
 
 /// The human table.
 pub fn table(r: &Report) -> String {
+    let offered = match r.rate {
+        Some(rate) => format!("offered {rate:.0} msgs/s"),
+        None => "flat out".to_string(),
+    };
     let mut s = format!(
-        "tickcast bench: {} groups, {} subscribers, {} shard(s), max payload {} B, {:.1} s per phase\n\n",
+        "tickcast bench: {} groups, {} subscribers, {} shard(s), max payload {} B, {:.1} s per phase, {offered}\n\n",
         r.groups, r.subscribers, r.shards, r.max_payload, r.seconds_per_phase
     );
     s += &format!(

@@ -345,6 +345,8 @@ fn durations_and_addresses_that_are_not_are_refused() {
         vec!["run", "--speed", "1e-300"],
         vec!["bench", "--seconds", "nan"],
         vec!["bench", "--seconds", "0"],
+        vec!["bench", "--rate", "0"],
+        vec!["bench", "--rate", "nan"],
     ];
     for args in cases {
         let (code, _, err) = tickcast(&args, Duration::from_secs(30));

@@ -1,4 +1,4 @@
-//! `tickcast bench [--seconds N] [--groups G] [--subscribers S] [--max-payload BYTES] [--json]`
+//! `tickcast bench [--seconds N] [--groups G] [--subscribers S] [--max-payload BYTES] [--rate MSGS/S] [--json]`
 
 use crate::bench::{self, BenchConfig};
 
@@ -25,6 +25,10 @@ pub struct Args {
     /// Directory for the tickcast phase's journal (default: the system temp directory).
     #[arg(long)]
     pub journal_dir: Option<std::path::PathBuf>,
+    /// Offer this many source messages per second (open loop) instead of running flat out:
+    /// latency at a realistic load rather than at saturation.
+    #[arg(long, value_parser = crate::args::rate)]
+    pub rate: Option<f64>,
     /// One JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -39,6 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         shards: args.shards.max(1),
         feed_messages: args.feed_messages.max(1000),
         journal_dir: args.journal_dir.unwrap_or_else(std::env::temp_dir),
+        rate: args.rate,
     };
     match bench::run(&cfg) {
         Ok(r) => {
