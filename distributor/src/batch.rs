@@ -4,6 +4,7 @@
 use crate::routing::GroupMask;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use protocol::schema::{Repr, RECORD_SIZE};
+use std::time::Duration;
 
 /// Encodes a message as the record the shards batch (once, however many shards take it).
 #[inline]
@@ -80,6 +81,7 @@ pub fn channel(shard_mask: GroupMask, depth: usize) -> (ShardInput, ShardQueue) 
     for _ in 0..depth + 1 {
         let _ = ptx.try_send(Box::new(Batch::new()));
     }
+    warm_waiter_lists(&tx, &rx, &ptx, &prx);
     (
         ShardInput {
             shard_mask,
@@ -89,6 +91,49 @@ pub fn channel(shard_mask: GroupMask, depth: usize) -> (ShardInput, ShardQueue) 
         },
         ShardQueue { rx, pool: ptx },
     )
+}
+
+/// How long each warm-up wait lasts: long enough that crossbeam's spin/yield backoff gives up
+/// and the thread registers as a waiter.
+const WARM_WAIT: Duration = Duration::from_millis(5);
+
+/// crossbeam's per-channel waiter lists start empty and grow (allocate) the first time a thread
+/// waits on them, which on the hot path would be the first backpressure of the session. Wait
+/// once on each list the feed and shard can wait on (queue full, queue empty, pool empty) here,
+/// at start, so those lists already have room.
+fn warm_waiter_lists(
+    tx: &Sender<Box<Batch>>,
+    rx: &Receiver<Box<Batch>>,
+    pool_tx: &Sender<Box<Batch>>,
+    pool_rx: &Receiver<Box<Batch>>,
+) {
+    let _ = rx.recv_timeout(WARM_WAIT);
+    let mut held: Vec<Box<Batch>> = pool_rx.try_iter().collect();
+    let _ = pool_rx.recv_timeout(WARM_WAIT);
+    // Fill the queue with the pool's batches, then wait on it, full, with one more.
+    let spare = held.pop();
+    while let Some(b) = held.pop() {
+        if let Err(e) = tx.try_send(b) {
+            held.push(e.into_inner());
+            break;
+        }
+    }
+    if let Some(b) = spare {
+        if let Err(e) = tx.send_timeout(b, WARM_WAIT) {
+            held.push(e.into_inner());
+        }
+    }
+    held.extend(rx.try_iter());
+    for b in held {
+        let _ = pool_tx.try_send(b);
+    }
+}
+
+/// Warms the calling thread's crossbeam wait context (allocated the first time a thread
+/// blocks on any channel); the feed and shard threads call it before their loops.
+pub fn warm_thread() {
+    let (_keep, never) = crossbeam_channel::bounded::<()>(0);
+    let _ = never.recv_timeout(WARM_WAIT);
 }
 
 impl ShardInput {

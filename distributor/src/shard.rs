@@ -301,6 +301,7 @@ impl Shard {
     /// Runs the duty cycle until the input queue closes (the feed ended or was stopped), then
     /// shuts the sessions down cleanly.
     pub fn run(mut self) {
+        crate::batch::warm_thread();
         let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: self.core });
         if !pinned {
             tracing::warn!(

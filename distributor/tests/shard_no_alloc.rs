@@ -92,12 +92,10 @@ fn shard_loop_does_not_allocate_per_message() {
     };
     feed(100_000);
     wait_for(100_000);
-    // The feed waits on the batch pool when the shard is behind, and the shard parks on its
-    // queue when idle; crossbeam allocates a thread's waiting context the first time it blocks
-    // (once per thread, not per message). Let both happen before counting: this thread blocks
-    // once here, and the shard, now idle, parks.
-    let (_keep, never) = crossbeam_channel::bounded::<()>(0);
-    let _ = never.recv_timeout(Duration::from_millis(1));
+    // crossbeam allocates a thread's wait context the first time it blocks (once per thread);
+    // the shard thread and `batch::channel`'s waiter lists are warmed at start, this thread
+    // (standing in for the feed thread, which warms itself in `run_feed`) here.
+    distributor::batch::warm_thread();
     std::thread::sleep(Duration::from_millis(50));
     let before = ALLOCS.load(Ordering::Relaxed);
     feed(200_000);
