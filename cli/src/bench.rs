@@ -40,6 +40,8 @@ pub struct BenchConfig {
     /// Source messages per second offered to every phase (open loop: a late sender catches
     /// up, nothing is skipped); `None` runs flat out.
     pub rate: Option<f64>,
+    /// Subscribers receive with UDP_GRO.
+    pub gro: bool,
 }
 
 /// One phase's figures.
@@ -108,6 +110,8 @@ pub struct Report {
     pub max_payload: usize,
     pub shards: usize,
     pub seconds_per_phase: f64,
+    /// Whether the subscribers asked for UDP_GRO (`--gro`).
+    pub subscriber_gro: bool,
     /// Offered source messages per second (`--rate`); absent when flat out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
@@ -256,6 +260,7 @@ fn subscribers(
     groups: Vec<GroupSpec>,
     stop: Arc<AtomicBool>,
     grace: Duration,
+    gro: bool,
 ) -> Vec<std::thread::JoinHandle<SubResult>> {
     (0..n)
         .map(|_| {
@@ -271,6 +276,7 @@ fn subscribers(
                     let mut b = Subscriber::builder()
                         .rcvbuf(64 << 20)
                         .poll_mode(PollMode::Blocking(Duration::from_millis(1)))
+                        .udp_gro(gro)
                         .recovery(recovery);
                     for g in groups {
                         b = b.group(g);
@@ -423,6 +429,7 @@ fn tickcast_phase(cfg: &BenchConfig, data: &FeedData, gso: Gso) -> Result<Phase,
         specs,
         stop_subs.clone(),
         Duration::from_secs(5),
+        cfg.gro,
     );
     std::thread::sleep(Duration::from_millis(200)); // joined before the first datagram
 
@@ -488,6 +495,7 @@ fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, String> {
                 vec![GroupSpec::new("naive", *a)],
                 stop_subs.clone(),
                 Duration::from_secs(5),
+                cfg.gro,
             )
         })
         .collect();
@@ -572,6 +580,7 @@ fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result<Phase, Str
         specs,
         stop_subs.clone(),
         Duration::from_secs(5),
+        cfg.gro,
     );
     std::thread::sleep(Duration::from_millis(200));
 
@@ -729,6 +738,7 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
         shards: cfg.shards,
         seconds_per_phase: cfg.seconds,
         rate: cfg.rate,
+        subscriber_gro: cfg.gro,
     })
 }
 
@@ -737,6 +747,11 @@ pub fn table(r: &Report) -> String {
     let offered = match r.rate {
         Some(rate) => format!("offered {rate:.0} msgs/s"),
         None => "flat out".to_string(),
+    };
+    let offered = if r.subscriber_gro {
+        offered + ", subscribers with UDP_GRO"
+    } else {
+        offered
     };
     let mut s = format!(
         "tickcast bench: {} groups, {} subscribers, {} shard(s), max payload {} B, {:.1} s per phase, {offered}\n\n",

@@ -7,8 +7,9 @@
 const ALIGN: usize = std::mem::size_of::<usize>();
 const HDR: usize = std::mem::size_of::<libc::cmsghdr>();
 
-/// Room for a timestamp and a drop counter, with headers and padding.
-pub const SPACE: usize = 64;
+/// Room for a timestamp (32), a drop counter (24) and a UDP_GRO segment size (24), with
+/// headers and padding.
+pub const SPACE: usize = 96;
 
 /// A control-message buffer with the alignment the kernel requires.
 #[derive(Debug, Clone, Copy)]

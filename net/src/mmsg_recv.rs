@@ -54,17 +54,22 @@ impl<const N: usize> MmsgReceiver<N> {
         }
     }
 
-    /// Receives up to N datagrams into `bufs` (one per slot); `meta[i]` describes slot `i`.
-    /// Returns how many arrived; EAGAIN and EINTR count as 0.
-    pub fn recv<const S: usize>(
+    /// Receives up to N datagrams into `bufs`, cut into slots of `slot` bytes (one datagram
+    /// each); `meta[i]` describes slot `i`. Returns how many arrived; EAGAIN and EINTR count
+    /// as 0.
+    pub fn recv(
         &mut self,
         socket: &impl AsFd,
-        bufs: &mut [[u8; S]],
+        bufs: &mut [u8],
+        slot: usize,
         meta: &mut [RecvMeta; N],
         flags: libc::c_int,
     ) -> io::Result<usize> {
-        let n = bufs.len().min(N);
-        for (i, buf) in bufs.iter_mut().enumerate().take(n) {
+        if slot == 0 {
+            return Ok(0);
+        }
+        let n = (bufs.len() / slot).min(N);
+        for (i, buf) in bufs.chunks_exact_mut(slot).enumerate().take(n) {
             self.iovs[i] = libc::iovec {
                 iov_base: buf.as_mut_ptr().cast(),
                 iov_len: buf.len(),

@@ -13,6 +13,11 @@ use std::time::Duration;
 pub const BATCH: usize = 32;
 /// Slot size: the largest UDP payload on a 9000-byte jumbo frame path.
 pub const SLOT: usize = 9000;
+/// Slot size with UDP_GRO: a coalesced buffer is up to 64 KiB.
+pub const GRO_SLOT: usize = 65_536;
+/// Segments taken from one coalesced buffer at most (the kernel's UDP_MAX_SEGMENTS); any
+/// beyond are counted as cut and dropped.
+const MAX_SEGMENTS: usize = 128;
 
 /// One received datagram in a batch.
 #[derive(Debug, Clone, Copy)]
@@ -32,16 +37,30 @@ pub struct RecvCounters {
     pub ctrunc: u64,
     /// Datagrams longer than a slot (MSG_TRUNC): cut, so dropped.
     pub truncated: u64,
+    /// Coalesced buffers received with UDP_GRO (each split back into its datagrams).
+    pub gro_buffers: u64,
+}
+
+/// Where one datagram of the last batch lies: its slot, offset and length.
+#[derive(Debug, Clone, Copy, Default)]
+struct Segment {
+    slot: u16,
+    start: u32,
+    len: u32,
 }
 
 /// A UDP socket with preallocated batch receive buffers.
 pub struct BatchReceiver {
     socket: Socket,
     rx: MmsgReceiver<BATCH>,
-    buffers: Box<[[u8; SLOT]]>,
+    /// BATCH slots of `slot` bytes each.
+    buffers: Box<[u8]>,
+    slot: usize,
     meta: [RecvMeta; BATCH],
     stamps: [u64; BATCH],
-    count: usize,
+    /// The datagrams of the last batch (more than the slots when GRO coalesced some);
+    /// capacity reserved up front so a batch never allocates.
+    segments: Vec<Segment>,
     counters: RecvCounters,
 }
 
@@ -57,12 +76,28 @@ impl BatchReceiver {
         Ok(BatchReceiver {
             socket,
             rx: MmsgReceiver::new(),
-            buffers: vec![[0u8; SLOT]; BATCH].into_boxed_slice(),
+            buffers: vec![0u8; BATCH * SLOT].into_boxed_slice(),
+            slot: SLOT,
             meta: [RecvMeta::default(); BATCH],
             stamps: [0; BATCH],
-            count: 0,
+            segments: Vec::with_capacity(BATCH),
             counters: RecvCounters::default(),
         })
+    }
+
+    /// Asks the kernel to hand over runs of same-sized datagrams as one buffer (UDP_GRO; on
+    /// loopback, a GSO send stays whole), split back here by the segment size it reports.
+    /// Grows the slots to 64 KiB. Returns whether the kernel took the option.
+    pub fn enable_gro(&mut self) -> bool {
+        if !crate::socket::enable_udp_gro(&self.socket) {
+            return false;
+        }
+        if self.slot != GRO_SLOT {
+            self.buffers = vec![0u8; BATCH * GRO_SLOT].into_boxed_slice();
+            self.slot = GRO_SLOT;
+            self.segments = Vec::with_capacity(BATCH * MAX_SEGMENTS);
+        }
+        true
     }
 
     pub fn socket(&self) -> &Socket {
@@ -87,9 +122,10 @@ impl BatchReceiver {
 
     /// Receives up to `BATCH` datagrams. `wait`: `None` returns at once (busy-poll), `Some(d)`
     /// waits up to `d` in poll(2) for the first datagram (no socket option is changed per call).
-    /// Returns how many arrived (0 on timeout).
+    /// Returns how many arrived (0 on timeout); with GRO, a coalesced buffer counts as the
+    /// datagrams it holds.
     pub fn recv_batch(&mut self, wait: Option<Duration>) -> io::Result<usize> {
-        self.count = 0;
+        self.segments.clear();
         let mut n = self.recv_now()?;
         if n == 0 {
             if let Some(d) = wait {
@@ -105,14 +141,15 @@ impl BatchReceiver {
     }
 
     fn recv_now(&mut self) -> io::Result<usize> {
+        self.segments.clear();
         let got = self.rx.recv(
             &self.socket,
             &mut self.buffers,
+            self.slot,
             &mut self.meta,
             libc::MSG_DONTWAIT,
         )?;
         let now = crate::now_ns();
-        let mut kept = 0;
         for i in 0..got {
             let m = self.meta[i];
             if let Some(d) = m.cmsg.drops {
@@ -121,40 +158,63 @@ impl BatchReceiver {
             if m.ctrunc || m.cmsg.malformed {
                 self.counters.ctrunc += 1;
             }
-            if m.truncated || m.len > SLOT {
+            if m.truncated || m.len > self.slot {
                 // A cut datagram would parse as something it is not.
                 self.counters.truncated += 1;
                 continue;
             }
-            if kept != i {
-                self.buffers.swap(kept, i);
-                self.meta[kept] = m;
-            }
-            self.stamps[kept] = m.cmsg.timestamp_ns.unwrap_or(now);
-            kept += 1;
+            self.stamps[i] = m.cmsg.timestamp_ns.unwrap_or(now);
+            self.split(i, m.len, m.cmsg.gro_segment);
         }
-        self.count = kept;
-        Ok(kept)
+        Ok(self.segments.len())
+    }
+
+    /// Records the datagrams in slot `i`: one, or for a coalesced buffer each `seg` bytes
+    /// (the last may be shorter).
+    fn split(&mut self, i: usize, len: usize, seg: Option<u16>) {
+        let seg = match seg {
+            Some(s) if s > 0 && usize::from(s) < len => usize::from(s),
+            _ => len,
+        };
+        if seg < len {
+            self.counters.gro_buffers += 1;
+        }
+        let mut start = 0;
+        let mut taken = 0;
+        while start < len || (len == 0 && taken == 0) {
+            if taken == MAX_SEGMENTS || self.segments.len() == self.segments.capacity() {
+                self.counters.truncated += 1;
+                return;
+            }
+            let n = seg.min(len - start);
+            self.segments.push(Segment {
+                slot: i as u16,
+                start: start as u32,
+                len: n as u32,
+            });
+            start += n;
+            taken += 1;
+        }
     }
 
     /// Datagram `i` of the last batch.
     pub fn get(&self, i: usize) -> Option<Received<'_>> {
-        if i >= self.count {
-            return None;
-        }
+        let s = self.segments.get(i)?;
+        let slot = usize::from(s.slot);
+        let at = slot * self.slot + s.start as usize;
         Some(Received {
-            bytes: &self.buffers[i][..self.meta[i].len.min(SLOT)],
-            from: self.meta[i].from,
-            recv_ts_ns: self.stamps[i],
+            bytes: self.buffers.get(at..at + s.len as usize)?,
+            from: self.meta[slot].from,
+            recv_ts_ns: self.stamps[slot],
         })
     }
 
     pub fn len(&self) -> usize {
-        self.count
+        self.segments.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.segments.is_empty()
     }
 }
 
@@ -190,5 +250,78 @@ mod tests {
         assert_eq!(got, (0..5u8).map(|i| vec![i; 3]).collect::<Vec<_>>());
         assert_eq!(rx.recv_batch(None).unwrap(), 0);
         assert_eq!(rx.counters(), RecvCounters::default());
+    }
+
+    /// Sends one GSO train of 100-byte datagrams and a 37-byte tail to `to` (multicast out of
+    /// loopback when `to` is a group).
+    fn gso_train(to: SocketAddr) -> Vec<Vec<u8>> {
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert!(crate::socket::set_udp_segment(&tx, 100));
+        socket2::SockRef::from(&tx)
+            .set_multicast_if_v4(&Ipv4Addr::LOCALHOST)
+            .unwrap();
+        let want: Vec<Vec<u8>> = (0..11u8)
+            .map(|i| vec![i; if i == 10 { 37 } else { 100 }])
+            .collect();
+        tx.send_to(&want.concat(), to).unwrap();
+        want
+    }
+
+    fn drain(rx: &mut BatchReceiver, count: usize) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        while got.len() < count {
+            let n = rx.recv_batch(Some(Duration::from_secs(2))).unwrap();
+            assert!(n > 0, "timed out with {} of {count}", got.len());
+            got.extend((0..n).map(|i| rx.get(i).unwrap().bytes.to_vec()));
+        }
+        got
+    }
+
+    #[test]
+    fn gro_buffers_are_split_back_into_their_datagrams() {
+        let ep = Endpoint::new(
+            SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+            Ipv4Addr::LOCALHOST,
+        );
+        let mut plain = BatchReceiver::open(&ep).unwrap();
+        let mut gro = BatchReceiver::open(&ep).unwrap();
+        assert!(gro.enable_gro(), "UDP_GRO refused");
+        let want = gso_train(plain.local_addr().unwrap());
+        assert_eq!(drain(&mut plain, 11), want);
+        assert_eq!(plain.counters().gro_buffers, 0);
+        let want = gso_train(gro.local_addr().unwrap());
+        assert_eq!(drain(&mut gro, 11), want);
+        // On loopback the kernel hands the train over whole to a GRO socket.
+        assert_eq!(gro.counters().gro_buffers, 1);
+        assert_eq!(gro.counters().truncated, 0);
+        assert_eq!(gro.recv_batch(None).unwrap(), 0);
+    }
+
+    #[test]
+    fn gro_takes_a_multicast_gso_send_whole() {
+        let group = Ipv4Addr::new(239, 193, 77, 7);
+        let ep = Endpoint::new(SocketAddrV4::new(group, 0), Ipv4Addr::LOCALHOST);
+        let mut rx = BatchReceiver::open(&ep).unwrap();
+        assert!(rx.enable_gro());
+        let port = rx.local_addr().unwrap().port();
+        let want = gso_train(SocketAddr::V4(SocketAddrV4::new(group, port)));
+        assert_eq!(drain(&mut rx, 11), want);
+        assert_eq!(rx.counters().gro_buffers, 1);
+    }
+
+    #[test]
+    fn a_segment_size_that_overflows_the_segment_list_is_counted_not_a_panic() {
+        let ep = Endpoint::new(
+            SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0),
+            Ipv4Addr::LOCALHOST,
+        );
+        let mut rx = BatchReceiver::open(&ep).unwrap();
+        // Without GRO the list has room for one datagram per slot; a forged segment size
+        // cannot make it grow.
+        rx.segments.clear();
+        rx.split(0, 1000, Some(1));
+        assert_eq!(rx.segments.len(), BATCH);
+        assert_eq!(rx.counters.truncated, 1);
+        assert_eq!(rx.segments.capacity(), BATCH);
     }
 }

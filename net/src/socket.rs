@@ -112,6 +112,19 @@ pub fn enable_recv_metadata(socket: &Socket) {
     let _ = setsockopt(socket, sockopt::ReceiveTimestampns, &true);
 }
 
+/// Makes every send on `socket` a GSO send of `size`-byte segments (UDP_SEGMENT as a socket
+/// option; tickcast's sender sets it per call instead). False when the kernel refuses it.
+pub fn set_udp_segment(socket: &impl std::os::fd::AsFd, size: u16) -> bool {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(socket, sockopt::UdpGsoSegment, &i32::from(size)).is_ok()
+}
+
+/// Turns on UDP_GRO (coalesced receive); false when the kernel refuses it.
+pub fn enable_udp_gro(socket: &Socket) -> bool {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(socket, sockopt::UdpGroSegment, &true).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

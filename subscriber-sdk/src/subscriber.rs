@@ -160,6 +160,9 @@ pub struct Options {
     pub rcvbuf: usize,
     pub poll: PollMode,
     pub arbiter: ArbiterConfig,
+    /// Receive with UDP_GRO: runs of same-sized datagrams (a tickcast GSO send) arrive as one
+    /// buffer and are split here. Costs 2 MiB of buffers per socket instead of 288 KiB.
+    pub udp_gro: bool,
 }
 
 impl Default for Options {
@@ -168,6 +171,7 @@ impl Default for Options {
             rcvbuf: 8 << 20,
             poll: PollMode::Blocking(Duration::from_millis(10)),
             arbiter: ArbiterConfig::default(),
+            udp_gro: false,
         }
     }
 }
@@ -191,6 +195,11 @@ impl Builder {
     }
     pub fn poll_mode(mut self, p: PollMode) -> Self {
         self.options.poll = p;
+        self
+    }
+    /// UDP_GRO on every data socket (see `Options::udp_gro`); ignored where the kernel refuses.
+    pub fn udp_gro(mut self, on: bool) -> Self {
+        self.options.udp_gro = on;
         self
     }
     /// Arbitration and recovery timing (gap window, request timeout, buffer, ...).
@@ -284,7 +293,12 @@ impl Subscriber {
             let mut ep = Endpoint::new(addr, g.interface);
             ep.source = g.source;
             ep.rcvbuf = self.options.rcvbuf;
-            BatchReceiver::open(&ep)
+            let mut rx = BatchReceiver::open(&ep)?;
+            if self.options.udp_gro {
+                // A kernel without UDP_GRO segments as before: nothing is lost by refusing.
+                let _ = rx.enable_gro();
+            }
+            Ok::<_, io::Error>(rx)
         };
         let a = open(g.feed_a)?;
         let b = g.feed_b.map(open).transpose()?;

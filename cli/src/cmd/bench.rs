@@ -1,4 +1,4 @@
-//! `tickcast bench [--seconds N] [--groups G] [--subscribers S] [--max-payload BYTES] [--rate MSGS/S] [--json]`
+//! `tickcast bench [--seconds N] [--groups G] [--subscribers S] [--max-payload BYTES] [--rate MSGS/S] [--gro] [--json]`
 
 use crate::bench::{self, BenchConfig};
 
@@ -29,6 +29,9 @@ pub struct Args {
     /// latency at a realistic load rather than at saturation.
     #[arg(long, value_parser = crate::args::rate)]
     pub rate: Option<f64>,
+    /// Subscribers receive with UDP_GRO (a GSO send arrives as one buffer, split in the SDK).
+    #[arg(long)]
+    pub gro: bool,
     /// One JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -44,6 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         feed_messages: args.feed_messages.max(1000),
         journal_dir: args.journal_dir.unwrap_or_else(std::env::temp_dir),
         rate: args.rate,
+        gro: args.gro,
     };
     match bench::run(&cfg) {
         Ok(r) => {
