@@ -3,7 +3,7 @@
 //! re-request server, later messages held until the hole is filled or declared lost), plus the
 //! session lock. Messages leave it strictly in exchange sequence order.
 
-use net::admission::{Admission, Verdict};
+use net::admission::{Admission, REPIN_AFTER_NS};
 use net::arbiter::{Arbiter, ArbiterConfig, ArbiterStats, Feed, Output};
 use net::Requester;
 use protocol::moldudp64::Session;
@@ -50,7 +50,7 @@ impl Upstream {
     pub fn new(cfg: ArbiterConfig) -> Upstream {
         Upstream {
             arbiter: Arbiter::new(cfg),
-            admission: Admission::new(None, 2_000_000_000),
+            admission: Admission::new(None, REPIN_AFTER_NS),
             requester: None,
         }
     }
@@ -58,7 +58,7 @@ impl Upstream {
     /// Expects this session only (`[feed] session`).
     pub fn set_session(&mut self, session: Session) {
         let pinned = self.requester.as_ref().map(|r| r.server());
-        self.admission = Admission::new(Some(session), 2_000_000_000);
+        self.admission = Admission::new(Some(session), REPIN_AFTER_NS);
         if let Some(server) = pinned {
             self.admission.pin_retransmit(server);
         }
@@ -78,21 +78,12 @@ impl Upstream {
     /// Whether a datagram is the exchange's (session, sender); restarts the receiver when a
     /// first stray session gives way to another.
     pub fn admit(&mut self, now: u64, feed: Feed, from: Option<SocketAddrV4>, s: Session) -> bool {
-        match self.admission.check(now, feed, from, s) {
-            Verdict::Admit => true,
-            Verdict::Reject => false,
-            Verdict::Restart => {
-                self.arbiter = Arbiter::new(*self.arbiter.config());
-                true
-            }
-        }
+        self.admission.admit(&mut self.arbiter, now, feed, from, s)
     }
 
     /// Adopts the candidate session once the receiver has established the stream on it.
     pub fn after_input(&mut self) {
-        if self.arbiter.established() {
-            self.admission.confirm();
-        }
+        self.admission.after_input(&self.arbiter);
     }
 
     pub fn stats(&self) -> ArbiterStats {

@@ -17,7 +17,11 @@
 use protocol::moldudp64::Session;
 use std::net::SocketAddrV4;
 
-use crate::arbiter::Feed;
+use crate::arbiter::{Arbiter, Feed};
+
+/// How long a feed's pinned sender must be silent before another address is followed: twice
+/// tickcast's and the exchange's 1 s heartbeat interval.
+pub const REPIN_AFTER_NS: u64 = 2_000_000_000;
 
 /// What to do with one datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +108,34 @@ impl Admission {
     pub fn confirm(&mut self) {
         if self.adopted.is_none() {
             self.adopted = self.candidate;
+        }
+    }
+
+    /// Whether a datagram goes to `arbiter`; a stray first session giving way to another
+    /// restarts the arbiter here, so no caller has to.
+    pub fn admit(
+        &mut self,
+        arbiter: &mut Arbiter,
+        now: u64,
+        feed: Feed,
+        from: Option<SocketAddrV4>,
+        session: Session,
+    ) -> bool {
+        match self.check(now, feed, from, session) {
+            Verdict::Admit => true,
+            Verdict::Reject => false,
+            Verdict::Restart => {
+                *arbiter = Arbiter::new(*arbiter.config());
+                true
+            }
+        }
+    }
+
+    /// After each admitted datagram: adopts the candidate once `arbiter` has established a
+    /// stream on it.
+    pub fn after_input(&mut self, arbiter: &Arbiter) {
+        if arbiter.established() {
+            self.confirm();
         }
     }
 

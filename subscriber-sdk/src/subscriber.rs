@@ -2,7 +2,7 @@
 //! arbitration state machine per group, and in-order delivery to a handler.
 
 use crate::stats::Stats;
-use net::admission::{Admission, Verdict};
+use net::admission::{Admission, REPIN_AFTER_NS};
 use net::arbiter::{Arbiter, ArbiterConfig, ArbiterStats, Feed, Output};
 use net::{BatchReceiver, Endpoint, Requester};
 use protocol::moldudp64::{Packet, PacketKind, Session};
@@ -310,7 +310,7 @@ impl Subscriber {
             None => (None, None),
         };
         // A sender is followed to a new address after twice its heartbeat interval of silence.
-        let mut admission = Admission::new(g.session, 2_000_000_000);
+        let mut admission = Admission::new(g.session, REPIN_AFTER_NS);
         if let Some(server) = g.retransmit {
             admission.pin_retransmit(server);
         }
@@ -477,17 +477,8 @@ impl Subscriber {
                 self.stats.bad_datagrams += 1;
                 continue;
             }
-            let (wrong_session, wrong_source) =
-                (admission.stats.wrong_session, admission.stats.wrong_source);
-            match admission.check(now, feed, d.from, s) {
-                Verdict::Admit => {}
-                Verdict::Reject => {
-                    self.stats.wrong_session += admission.stats.wrong_session - wrong_session;
-                    self.stats.wrong_source += admission.stats.wrong_source - wrong_source;
-                    continue;
-                }
-                // A stray session came first: start over on the new candidate.
-                Verdict::Restart => *arbiter = Arbiter::new(*arbiter.config()),
+            if !admission.admit(arbiter, now, feed, d.from, s) {
+                continue; // counted in the group's admission stats
             }
             let mut out = Deliver {
                 handler,
@@ -511,9 +502,7 @@ impl Subscriber {
                 PacketKind::Heartbeat => arbiter.on_heartbeat(now, p.sequence(), &mut out),
                 PacketKind::EndOfSession => arbiter.on_end_of_session(now, p.sequence(), &mut out),
             }
-            if arbiter.established() {
-                admission.confirm();
-            }
+            admission.after_input(arbiter);
             delivered += out.delivered;
         }
         Ok(delivered)
@@ -521,9 +510,14 @@ impl Subscriber {
 
     fn refresh_stats(&mut self) {
         let mut sum = ArbiterStats::default();
+        let (mut wrong_session, mut wrong_source) = (0, 0);
         for g in &self.groups {
             sum += g.arbiter.stats;
+            wrong_session += g.admission.stats.wrong_session;
+            wrong_source += g.admission.stats.wrong_source;
         }
         self.stats.arbiter = sum;
+        self.stats.wrong_session = wrong_session;
+        self.stats.wrong_source = wrong_source;
     }
 }
