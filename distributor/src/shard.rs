@@ -44,20 +44,10 @@ struct GroupState {
     counters: Arc<GroupCounters>,
     /// UDP GSO for this group's data datagrams (config, probe, and no refusal so far).
     gso: bool,
-    /// The group's open GSO run in the outbox: full datagrams back to back in the arena, sent
-    /// as one header per destination.
-    run: Option<GsoRun>,
-}
-
-/// Consecutive equal-size datagrams of one group that go to the kernel as one GSO header.
-#[derive(Debug, Clone, Copy)]
-struct GsoRun {
-    /// Index of the run's first entry in the outbox (one per destination follows).
-    first: usize,
-    segment: u32,
-    segments: u16,
-    /// Where the run's bytes end in the arena.
-    end: usize,
+    /// The outbox entry (one per destination follows it) of the group's open GSO run: full
+    /// datagrams back to back in the arena, sent as one header per destination. The entry
+    /// itself says where the run's bytes are and its segment size.
+    run: Option<usize>,
 }
 
 /// Segments in one GSO send at most (the kernel's UDP_MAX_SEGMENTS is 64), and its bytes.
@@ -442,36 +432,29 @@ impl Shard {
         // Extend the group's GSO run when this datagram follows it directly and is no longer
         // than its segments (a shorter one ends the run).
         let n = g.dests.len();
-        let extended = match &mut g.run {
-            Some(run)
-                if g.gso
-                    && run.end == off
-                    && len as u32 <= run.segment
-                    && run.segments < GSO_MAX_SEGMENTS
-                    && self.outbox.out[run.first].len + len as u32 <= GSO_MAX_BYTES =>
-            {
-                for e in &mut self.outbox.out[run.first..run.first + n] {
-                    e.len += len as u32;
-                }
-                run.segments += 1;
-                run.end += len;
-                if (len as u32) < run.segment {
-                    g.run = None;
-                }
-                true
+        let len32 = len as u32;
+        let run = g.run.filter(|&first| {
+            let head = &self.outbox.out[first];
+            let segment = u32::from(head.segment);
+            g.gso
+                && segment > 0
+                && head.offset + head.len == off as u32
+                && len32 <= segment
+                && head.len / segment < u32::from(GSO_MAX_SEGMENTS)
+                && head.len + len32 <= GSO_MAX_BYTES
+        });
+        if let Some(first) = run {
+            for e in &mut self.outbox.out[first..first + n] {
+                e.len += len32;
             }
-            _ => false,
-        };
-        if !extended {
+            if len32 < u32::from(self.outbox.out[first].segment) {
+                g.run = None;
+            }
+        } else {
             let first = self.outbox.out.len();
             let segment = if g.gso { len as u16 } else { 0 };
             self.outbox.push_to_all(off, len, &g.dests, li, segment);
-            g.run = g.gso.then_some(GsoRun {
-                first,
-                segment: len as u32,
-                segments: 1,
-                end: off + len,
-            });
+            g.run = g.gso.then_some(first);
         }
         g.counters.datagrams.add(1);
         g.counters.bytes.add(len as u64);

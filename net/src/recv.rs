@@ -125,7 +125,6 @@ impl BatchReceiver {
     /// Returns how many arrived (0 on timeout); with GRO, a coalesced buffer counts as the
     /// datagrams it holds.
     pub fn recv_batch(&mut self, wait: Option<Duration>) -> io::Result<usize> {
-        self.segments.clear();
         let mut n = self.recv_now()?;
         if n == 0 {
             if let Some(d) = wait {
@@ -174,27 +173,36 @@ impl BatchReceiver {
     fn split(&mut self, i: usize, len: usize, seg: Option<u16>) {
         let seg = match seg {
             Some(s) if s > 0 && usize::from(s) < len => usize::from(s),
-            _ => len,
+            _ => {
+                self.push_segment(i, 0, len);
+                return;
+            }
         };
-        if seg < len {
-            self.counters.gro_buffers += 1;
-        }
-        let mut start = 0;
-        let mut taken = 0;
-        while start < len || (len == 0 && taken == 0) {
-            if taken == MAX_SEGMENTS || self.segments.len() == self.segments.capacity() {
+        self.counters.gro_buffers += 1;
+        for (k, start) in (0..len).step_by(seg).enumerate() {
+            if k == MAX_SEGMENTS {
                 self.counters.truncated += 1;
                 return;
             }
-            let n = seg.min(len - start);
-            self.segments.push(Segment {
-                slot: i as u16,
-                start: start as u32,
-                len: n as u32,
-            });
-            start += n;
-            taken += 1;
+            if !self.push_segment(i, start, seg.min(len - start)) {
+                return;
+            }
         }
+    }
+
+    /// Adds a datagram to the batch unless the reserved list is full (then it is counted as
+    /// cut: the list never grows on the receive path).
+    fn push_segment(&mut self, slot: usize, start: usize, len: usize) -> bool {
+        if self.segments.len() == self.segments.capacity() {
+            self.counters.truncated += 1;
+            return false;
+        }
+        self.segments.push(Segment {
+            slot: slot as u16,
+            start: start as u32,
+            len: len as u32,
+        });
+        true
     }
 
     /// Datagram `i` of the last batch.

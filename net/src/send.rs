@@ -260,14 +260,19 @@ mod tests {
     use super::*;
     use std::net::UdpSocket;
 
-    #[test]
-    fn sends_every_datagram_in_few_calls() {
+    /// A blocking loopback socket (2 s timeout) and its address.
+    fn loopback_receiver() -> (UdpSocket, SocketAddrV4) {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let dest = match rx.local_addr().unwrap() {
-            std::net::SocketAddr::V4(a) => a,
+        match rx.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => (rx, a),
             _ => unreachable!(),
-        };
+        }
+    }
+
+    #[test]
+    fn sends_every_datagram_in_few_calls() {
+        let (rx, dest) = loopback_receiver();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let arena: Vec<u8> = (0..100u8).collect();
         let out: Vec<OutDatagram> = (0..50)
@@ -297,12 +302,7 @@ mod tests {
 
     #[test]
     fn one_gso_header_carries_many_datagrams() {
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let dest = match rx.local_addr().unwrap() {
-            std::net::SocketAddr::V4(a) => a,
-            _ => unreachable!(),
-        };
+        let (rx, dest) = loopback_receiver();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         // 10 datagrams of 100 bytes and a last one of 40, in one entry.
         let arena: Vec<u8> = (0..1040u32).map(|i| (i / 100) as u8).collect();
