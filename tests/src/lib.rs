@@ -419,13 +419,20 @@ pub fn terminate(child: std::process::Child) -> serde_json::Value {
 /// `tickcast run --config CFG --replay FILE --linger 30`: replays, then keeps answering
 /// re-requests until `terminate`.
 pub fn replay_lingering(cfg: &Path, file: &Path) -> std::process::Child {
+    let (cfg, file) = (cfg.to_str().unwrap(), file.to_str().unwrap());
+    spawn_tickcast(&[
+        "run", "--quiet", "--config", cfg, "--replay", file, "--linger", "30",
+    ])
+}
+
+/// `tickcast run --config CFG --linger 30`: the config's own feed, then re-requests answered
+/// until `terminate`.
+pub fn run_lingering(cfg: &Path) -> std::process::Child {
     spawn_tickcast(&[
         "run",
         "--quiet",
         "--config",
         cfg.to_str().unwrap(),
-        "--replay",
-        file.to_str().unwrap(),
         "--linger",
         "30",
     ])

@@ -99,14 +99,7 @@ fn subscriber_ignores_malformed_datagrams() {
     std::fs::write(&cfg, config(feed, std::slice::from_ref(&g), &dir.join("j"))).unwrap();
     let tap = spawn_tap(&g, &["--from-start", "--duration", "60"]);
     std::thread::sleep(Duration::from_millis(300));
-    let child = spawn_tickcast(&[
-        "run",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--linger",
-        "30",
-    ]);
+    let child = run_lingering(&cfg);
     std::thread::sleep(Duration::from_millis(800));
     let tx = loopback_sender();
     let session = Session::new(&g.session).unwrap();
@@ -118,15 +111,7 @@ fn subscriber_ignores_malformed_datagrams() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = tap.wait_with_output().unwrap(); // ends at end of session
-    signal(child.id(), "TERM");
-    let dist = child.wait_with_output().unwrap();
-    let v: Value = serde_json::from_str(
-        String::from_utf8_lossy(&dist.stdout)
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
+    let v = terminate(child);
     let last = v["groups"][0]["last_seq"].as_u64().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let stats: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
@@ -225,10 +210,7 @@ fn rerequest_server_resists_abuse() {
         sock.recv(&mut buf).is_err(),
         "refused requests get no answer"
     );
-    signal(child.id(), "TERM");
-    let out = child.wait_with_output().unwrap();
-    let v: Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let v = terminate(child);
     // The kernel may drop part of a burst before the server reads it; what it read is counted.
     let g = &v["groups"][0];
     let seen = g["retransmit_requests"].as_u64().unwrap();

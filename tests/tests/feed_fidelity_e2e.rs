@@ -79,15 +79,7 @@ fn published_stream_equals_the_file_despite_loss_on_both_exchange_feeds() {
     while c.records.len() < want.len() && Instant::now() < deadline {
         sub.poll(&mut c).unwrap();
     }
-    signal(child.id(), "TERM");
-    let out = child.wait_with_output().unwrap();
-    let summary: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or("{}"),
-    )
-    .unwrap_or_default();
+    let summary = terminate(child);
     assert_eq!(
         c.records.len(),
         want.len(),

@@ -59,14 +59,7 @@ fn forged_datagrams_from_another_socket_cost_the_tap_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     // A foreign session speaks first: it must not be adopted.
     forge(&heartbeat(&Session::new("FOREIGN").unwrap(), 5));
-    let child = spawn_tickcast(&[
-        "run",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--linger",
-        "30",
-    ]);
+    let child = run_lingering(&cfg);
     std::thread::sleep(Duration::from_millis(700)); // about 14 000 messages are out
     let live = 14_000u64;
     let rec = [0u8; RECORD_SIZE];
@@ -82,15 +75,7 @@ fn forged_datagrams_from_another_socket_cost_the_tap_nothing() {
     forge(&end_of_session(&session, live + 6000));
     let out = tap.wait_with_output().unwrap(); // ends at the real end of session
     let tap_secs = started.elapsed().as_secs_f64();
-    signal(child.id(), "TERM");
-    let dist = child.wait_with_output().unwrap();
-    let v: Value = serde_json::from_str(
-        String::from_utf8_lossy(&dist.stdout)
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
+    let v = terminate(child);
     let last = v["groups"][0]["last_seq"].as_u64().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

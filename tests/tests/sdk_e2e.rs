@@ -103,14 +103,7 @@ fn late_join_from_where_it_joins_and_from_the_start() {
         config(feed, std::slice::from_ref(&g), &dir.join("journal")),
     )
     .unwrap();
-    let child = spawn_tickcast(&[
-        "run",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--linger",
-        "30",
-    ]);
+    let child = run_lingering(&cfg);
     std::thread::sleep(Duration::from_millis(1000));
     let mut late = subscriber(&g, false);
     let mut recover = subscriber(&g, true);
