@@ -2,10 +2,10 @@
 //! session and the sender's address.
 //!
 //! - **Session.** With an explicit session, only it is admitted. Without one, the first
-//!   session seen is a *candidate*, adopted (`confirm`) once the sequenced-stream receiver has
-//!   established a stream on it — two consistent inputs, never one datagram (nor its copy on the
-//!   other feed). Before that, a datagram of another session replaces the candidate (the caller
-//!   restarts its receiver, `Verdict::Restart`). After adoption, other sessions are counted
+//!   session seen is a *candidate*, adopted (`after_input`) once the sequenced-stream receiver
+//!   has established a stream on it — two consistent inputs, never one datagram (nor its copy on
+//!   the other feed). Before that, a datagram of another session replaces the candidate and
+//!   `admit` restarts the receiver. After adoption, other sessions are counted
 //!   (`wrong_session`), never adopted.
 //! - **Source.** Each feed (A, B) is pinned to the address its datagrams come from once two
 //!   have come from it; datagrams from any other address are dropped (`wrong_source`) until
