@@ -8,6 +8,7 @@
 
 use distributor::counters::{GroupCounters, ShardCounters};
 use distributor::pipeline::FeedCounters;
+use distributor::tcp::TcpCounters;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -37,6 +38,8 @@ pub struct Registry {
     pub shards: Vec<Arc<ShardCounters>>,
     /// (name, session, counters)
     pub groups: Vec<(String, String, Arc<GroupCounters>)>,
+    /// The SoupBinTCP server's counters, when it runs.
+    pub tcp: Option<Arc<TcpCounters>>,
 }
 
 impl Registry {
@@ -242,6 +245,138 @@ impl Registry {
             "counter",
             group(|c| c.errors.get()),
         );
+        if let Some(t) = &self.tcp {
+            let one = |v: u64| vec![(String::new(), v)];
+            for (name, help, kind, v) in [
+                (
+                    "tcp_clients",
+                    "TCP clients connected.",
+                    "gauge",
+                    t.clients.get(),
+                ),
+                (
+                    "tcp_accepted_total",
+                    "TCP connections accepted.",
+                    "counter",
+                    t.accepted.get(),
+                ),
+                (
+                    "tcp_logins_total",
+                    "SoupBinTCP logins accepted.",
+                    "counter",
+                    t.logins.get(),
+                ),
+                (
+                    "tcp_bytes_total",
+                    "Bytes sent to TCP clients.",
+                    "counter",
+                    t.bytes.get(),
+                ),
+                (
+                    "tcp_messages_total",
+                    "S packets sent (all clients).",
+                    "counter",
+                    t.messages.get(),
+                ),
+                (
+                    "tcp_send_syscalls_total",
+                    "io_uring_enter calls (io_uring) or send calls (epoll).",
+                    "counter",
+                    t.send_syscalls.get(),
+                ),
+                (
+                    "tcp_syscalls_total",
+                    "All system calls of the TCP agent's cycles.",
+                    "counter",
+                    t.syscalls.get(),
+                ),
+                (
+                    "tcp_sqes_total",
+                    "io_uring submission entries.",
+                    "counter",
+                    t.sqes.get(),
+                ),
+                (
+                    "tcp_partial_sends_total",
+                    "Sends the kernel took only part of.",
+                    "counter",
+                    t.partial_sends.get(),
+                ),
+                (
+                    "tcp_full_sockets_total",
+                    "Sends that found the client's socket full.",
+                    "counter",
+                    t.full_sockets.get(),
+                ),
+                (
+                    "tcp_catchups_total",
+                    "Clients moved to the journal catch-up path.",
+                    "counter",
+                    t.catchups.get(),
+                ),
+                (
+                    "tcp_journal_records_total",
+                    "Records read from the journal for TCP clients.",
+                    "counter",
+                    t.journal_records.get(),
+                ),
+                (
+                    "tcp_accept_errors_total",
+                    "Failed accepts (descriptor limits).",
+                    "counter",
+                    t.accept_errors.get(),
+                ),
+                (
+                    "tcp_lag_max",
+                    "Largest client lag in messages.",
+                    "gauge",
+                    t.max_lag.get(),
+                ),
+            ] {
+                metric(name, help, kind, one(v));
+            }
+            metric(
+                "tcp_disconnects_total",
+                "TCP connections ended or refused, by reason.",
+                "counter",
+                distributor::tcp::Reason::ALL
+                    .iter()
+                    .map(|r| (format!("{{reason=\"{}\"}}", r.label()), t.disconnected(*r)))
+                    .collect(),
+            );
+            let lags = t.lags.lock().map(|l| l.clone()).unwrap_or_default();
+            let mut by_group: std::collections::BTreeMap<&str, u64> = Default::default();
+            for l in &lags {
+                let m = by_group.entry(l.group.as_str()).or_default();
+                *m = (*m).max(l.lag);
+            }
+            metric(
+                "tcp_group_lag_max",
+                "Largest lag of a group's TCP clients, in messages.",
+                "gauge",
+                by_group
+                    .iter()
+                    .map(|(g, v)| (format!("{{group=\"{}\"}}", escape_label(g)), *v))
+                    .collect(),
+            );
+            metric(
+                "tcp_client_lag",
+                "Each TCP client's lag in messages (refreshed every second).",
+                "gauge",
+                lags.iter()
+                    .map(|l| {
+                        (
+                            format!(
+                                "{{client=\"{}\",group=\"{}\"}}",
+                                escape_label(&l.peer),
+                                escape_label(&l.group)
+                            ),
+                            l.lag,
+                        )
+                    })
+                    .collect(),
+            );
+        }
         s
     }
 }
@@ -327,6 +462,7 @@ mod tests {
             feed: Arc::default(),
             shards: vec![Arc::default()],
             groups: vec![("x\"y".into(), "S\\1".into(), Arc::default())],
+            tcp: Some(Arc::default()),
         };
         let text = r.render();
         assert!(text.contains(r#"group="x\"y",session="S\\1""#), "{text}");
@@ -345,6 +481,7 @@ mod tests {
             feed: Arc::default(),
             shards: vec![Arc::default()],
             groups: vec![("g".into(), "S".into(), Arc::default())],
+            tcp: Some(Arc::default()),
         };
         let text = r.render();
         let mut n = 0;

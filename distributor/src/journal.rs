@@ -275,6 +275,57 @@ impl Journal {
     }
 }
 
+/// Reads a journal another thread (the shard) is writing: for the TCP agent's replays and
+/// catch-up. Only records whose slot checks out are returned; the writer's page-cache writes
+/// are visible to `pread` on another descriptor of the same file.
+pub struct JournalReader {
+    file: File,
+    pub damaged_reads: u64,
+}
+
+impl JournalReader {
+    pub fn open(path: &Path) -> io::Result<JournalReader> {
+        Ok(JournalReader {
+            file: File::open(path).map_err(|e| at(path, e))?,
+            damaged_reads: 0,
+        })
+    }
+
+    /// Reads records `first..first + out.len()`; returns how many leading ones were intact
+    /// (stops at the first that is not: unwritten, damaged or past the end of the file).
+    pub fn read_run(&mut self, first: u64, out: &mut [[u8; RECORD_SIZE]]) -> usize {
+        if first == 0 {
+            return 0;
+        }
+        let mut slots = [0u8; SLOT * 64];
+        let mut done = 0;
+        while done < out.len() {
+            let n = (out.len() - done).min(64);
+            let seq = first + done as u64;
+            let off = HEADER as u64 + (seq - 1) * SLOT as u64;
+            let got = match self.file.read_at(&mut slots[..n * SLOT], off) {
+                Ok(b) => b / SLOT,
+                Err(_) => 0,
+            };
+            for i in 0..got {
+                let slot = &slots[i * SLOT..(i + 1) * SLOT];
+                if !valid(slot, seq + i as u64) {
+                    if slot.iter().any(|&b| b != 0) {
+                        self.damaged_reads += 1;
+                    }
+                    return done + i;
+                }
+                out[done + i].copy_from_slice(&slot[..RECORD_SIZE]);
+            }
+            done += got;
+            if got < n {
+                break;
+            }
+        }
+        done
+    }
+}
+
 fn start_syncer(file: &File, interval: Duration) -> io::Result<Syncer> {
     let file = file.try_clone()?;
     let stop = Arc::new(AtomicBool::new(false));

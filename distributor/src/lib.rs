@@ -10,3 +10,4 @@ pub mod pipeline;
 pub mod retransmit;
 pub mod routing;
 pub mod shard;
+pub mod tcp;

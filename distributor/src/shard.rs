@@ -8,10 +8,12 @@ use crate::config::{Config, Group, Idle, Journal as JournalCfg};
 use crate::counters::{GroupCounters, ShardCounters};
 use crate::journal::Journal;
 use crate::retransmit::{Guard, Refusal, Ring};
+use crate::tcp::{TcpGroup, TcpServer};
 use crossbeam_channel::{RecvTimeoutError, TryRecvError};
 use net::ratelog::RateLimited;
 use net::socket::SendOptions;
 use net::warn_limited;
+use net::window::{WindowReader, WindowWriter};
 use net::{MmsgSender, OutDatagram};
 use protocol::moldudp64::{self, PacketBuilder, Request, Session};
 use protocol::schema::RECORD_SIZE;
@@ -48,6 +50,8 @@ struct GroupState {
     /// datagrams back to back in the arena, sent as one header per destination. The entry
     /// itself says where the run's bytes are and its segment size.
     run: Option<usize>,
+    /// The group's SoupBinTCP frames for the TCP agent (when `[tcp]` is configured).
+    tcp: Option<WindowWriter>,
 }
 
 /// Segments in one GSO send at most (the kernel's UDP_MAX_SEGMENTS is 64), and its bytes.
@@ -112,6 +116,8 @@ pub struct ShardSpec<'a> {
     /// Counters of all groups, by global index.
     pub group_counters: &'a [Arc<GroupCounters>],
     pub linger: Duration,
+    /// Frames of each group's TCP window; `None`: no TCP fan-out.
+    pub tcp_window: Option<usize>,
 }
 
 pub struct Shard {
@@ -133,6 +139,8 @@ pub struct Shard {
     linger: Duration,
     send_errors: RateLimited,
     rtx_log: RateLimited,
+    /// (global group index, reader) of each TCP window, for the TCP agent.
+    tcp_readers: Vec<(usize, WindowReader)>,
 }
 
 impl Shard {
@@ -150,7 +158,9 @@ impl Shard {
             journal,
             group_counters,
             linger,
+            tcp_window,
         } = spec;
+        let mut tcp_readers = Vec::new();
         let mut sockets: Vec<UdpSocket> = Vec::new();
         let mut keys: Vec<SendOptions> = Vec::new();
         let mut socket_for = |key: SendOptions| -> Result<u16, String> {
@@ -216,6 +226,15 @@ impl Shard {
             }
             max_payload = max_payload.max(g.max_payload);
             local[*gi] = li as u8;
+            let tcp = match tcp_window {
+                Some(frames) => {
+                    let (w, r) = net::window::window(frames, next)
+                        .map_err(|e| at(format!("TCP window: {e}")))?;
+                    tcp_readers.push((*gi, r));
+                    Some(w)
+                }
+                None => None,
+            };
             states.push(GroupState {
                 name: g.name.clone(),
                 session,
@@ -236,6 +255,7 @@ impl Shard {
                     crate::config::Gso::Auto => *gso_available,
                 },
                 run: None,
+                tcp,
             });
         }
         // Re-request servers: one socket per address; groups sharing it are told apart by session.
@@ -277,7 +297,13 @@ impl Shard {
             linger,
             send_errors: RateLimited::default(),
             rtx_log: RateLimited::default(),
+            tcp_readers,
         })
+    }
+
+    /// The readers of this shard's TCP windows, by global group index (taken once).
+    pub fn take_tcp_readers(&mut self) -> Vec<(usize, WindowReader)> {
+        std::mem::take(&mut self.tcp_readers)
     }
 
     /// The retransmit server addresses actually bound (port 0 resolved).
@@ -416,6 +442,9 @@ impl Shard {
             warn_limited!(self.send_errors, group = %g.name, error = %e, "journal append failed");
         }
         g.ring.push(rec);
+        if let Some(w) = &mut g.tcp {
+            w.push(rec);
+        }
         g.counters.messages.add(1);
     }
 
@@ -651,6 +680,12 @@ impl Shard {
         }
         self.outbox.used = 0;
         self.outbox.out.clear();
+        // TCP clients get what multicast got.
+        for g in &mut self.groups {
+            if let Some(w) = &mut g.tcp {
+                w.publish();
+            }
+        }
     }
 
     /// Flush everything, send end of session a few times (still answering re-requests), sync.
@@ -659,6 +694,14 @@ impl Shard {
             self.take_batch(batch);
         }
         self.flush(Instant::now(), true);
+        if !self.outbox.out.is_empty() {
+            self.send_outbox();
+        }
+        for g in &mut self.groups {
+            if let Some(w) = &mut g.tcp {
+                w.end();
+            }
+        }
         // End of session a few times, then once a second while lingering; re-requests are
         // answered all along.
         let end = Instant::now() + self.linger;
@@ -704,6 +747,8 @@ pub struct ShardSet {
     pub shard_counters: Vec<Arc<ShardCounters>>,
     /// By global group index.
     pub group_counters: Vec<Arc<GroupCounters>>,
+    /// The SoupBinTCP server, when `[tcp]` is configured.
+    pub tcp: Option<TcpServer>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -715,11 +760,22 @@ impl ShardSet {
         stop: Arc<AtomicBool>,
         linger: Duration,
     ) -> Result<ShardSet, String> {
+        ShardSet::start_with(cfg, stop, linger, None)
+    }
+
+    /// As `start`, with the TCP agent's backend chosen by the caller (the bench).
+    pub fn start_with(
+        cfg: &Config,
+        stop: Arc<AtomicBool>,
+        linger: Duration,
+        tcp_backend: Option<crate::tcp::Backend>,
+    ) -> Result<ShardSet, String> {
         let group_counters: Vec<Arc<GroupCounters>> =
             cfg.groups.iter().map(|_| Arc::default()).collect();
         let mut shards = Vec::new();
         let mut inputs = Vec::new();
         let mut shard_counters = Vec::new();
+        let mut tcp_readers: Vec<(usize, WindowReader)> = Vec::new();
         for s in &cfg.shards {
             let owned: Vec<(usize, Group)> = s
                 .groups
@@ -737,11 +793,40 @@ impl ShardSet {
                 journal: &cfg.journal,
                 group_counters: &group_counters,
                 linger,
+                tcp_window: cfg.tcp.as_ref().map(|t| t.window_frames()),
             };
-            shards.push(Shard::new(spec, queue, counters.clone(), stop.clone())?);
+            let mut shard = Shard::new(spec, queue, counters.clone(), stop.clone())?;
+            tcp_readers.extend(shard.take_tcp_readers());
+            shards.push(shard);
             inputs.push(input);
             shard_counters.push(counters);
         }
+        let tcp = match &cfg.tcp {
+            Some(t) => {
+                tcp_readers.sort_by_key(|(gi, _)| *gi);
+                let groups = tcp_readers
+                    .into_iter()
+                    .map(|(gi, window)| {
+                        let g = &cfg.groups[gi];
+                        let session = Session::new(&g.session).map_err(|e| e.to_string())?;
+                        Ok(TcpGroup {
+                            name: g.name.clone(),
+                            session,
+                            window,
+                            journal: crate::journal::path_for(&cfg.journal.dir, &session),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                Some(TcpServer::start(
+                    t,
+                    groups,
+                    stop.clone(),
+                    linger,
+                    tcp_backend,
+                )?)
+            }
+            None => None,
+        };
         let threads = shards
             .into_iter()
             .enumerate()
@@ -756,6 +841,7 @@ impl ShardSet {
             inputs,
             shard_counters,
             group_counters,
+            tcp,
             threads,
         })
     }
@@ -766,6 +852,9 @@ impl ShardSet {
         let mut ok = true;
         for t in self.threads {
             ok &= t.join().is_ok(); // every thread is joined, even after a panic
+        }
+        if let Some(tcp) = self.tcp {
+            ok &= tcp.join();
         }
         ok
     }

@@ -11,8 +11,12 @@
 //!   release); `rerequest`: the unicast request path it drives.
 //! - `admission`: which datagrams reach the receiver at all (session adoption, sender pinning).
 //! - `ratelog`: one log line per kind of recurring error per interval.
+//! - `window`: a group's recent SoupBinTCP frames in one shared mapping (the TCP fan-out's
+//!   single buffer); `uring`: every TCP send of a cycle in one `io_uring_enter`; `tcp_epoll`:
+//!   the same with epoll and one send per client (or per message: the naive baseline).
 //!
-//! `unsafe` lives only in `send`, `mmsg_recv`, `mmap` and `clock`, each block with its safety argument;
+//! `unsafe` lives only in `send`, `mmsg_recv`, `mmap`, `clock`, `window`, `uring` and
+//! `tcp_epoll`, each block with its safety argument;
 //! every public function takes borrowed sockets (`AsFd`), never a bare file descriptor.
 #![deny(unsafe_code)]
 
@@ -30,6 +34,9 @@ pub mod recv;
 pub mod rerequest;
 pub mod send;
 pub mod socket;
+pub mod tcp_epoll;
+pub mod uring;
+pub mod window;
 
 #[doc(hidden)]
 pub use tracing as __tracing;

@@ -125,6 +125,17 @@ pub fn enable_udp_gro(socket: &Socket) -> bool {
     setsockopt(socket, sockopt::UdpGroSegment, &true).is_ok()
 }
 
+/// Caps a TCP connection's send buffer (turning the kernel's autotuning off for it), so a
+/// thousand clients cannot pin gigabytes of kernel memory.
+pub fn set_send_buffer(socket: &impl std::os::fd::AsFd, bytes: usize) -> io::Result<()> {
+    socket2::SockRef::from(socket).set_send_buffer_size(bytes)
+}
+
+/// Sets a socket's receive buffer (a deliberately slow test client).
+pub fn set_recv_buffer(socket: &impl std::os::fd::AsFd, bytes: usize) -> io::Result<()> {
+    socket2::SockRef::from(socket).set_recv_buffer_size(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,13 @@
 //! tickcast wire formats, and nothing else: MoldUDP64 framing (packet and request views, a
-//! builder under a payload cap) and the normalized message schema v1 (fixed 64-byte records).
+//! builder under a payload cap), SoupBinTCP 3.0 framing, and the normalized message schema v1
+//! (fixed 64-byte records).
 //! No I/O, no allocation, no `unsafe`.
 #![deny(unsafe_code)]
 
 pub mod json;
 pub mod moldudp64;
 pub mod schema;
+pub mod soupbintcp;
 
 pub use moldudp64::{Packet, PacketBuilder, PacketKind, Request, Session};
 pub use schema::{Body, Kind, Message, Price, Repr, Symbol};
@@ -25,4 +27,8 @@ pub enum Error {
     BadVersion(u8),
     #[error("unknown message kind {0}")]
     UnknownKind(u8),
+    #[error("not an ASCII number")]
+    BadNumber,
+    #[error("unknown packet type {0:#04x}")]
+    UnknownType(u8),
 }

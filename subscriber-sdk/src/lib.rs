@@ -4,6 +4,7 @@
 pub mod ffi;
 pub mod stats;
 pub mod subscriber;
+pub mod tcp;
 
 /// The sequenced-stream receiver (A/B arbitration, gap recovery) lives in the networking crate,
 /// shared with the feed handler; re-exported here for applications.
@@ -11,3 +12,4 @@ pub use net::arbiter;
 pub use net::arbiter::{ArbiterConfig, ArbiterStats};
 pub use net::now_ns;
 pub use subscriber::{Builder, Context, GroupSpec, Handler, Options, PollMode, Subscriber};
+pub use tcp::{TcpOptions, TcpStats, TcpSubscriber};

@@ -1,5 +1,6 @@
 //! `tickcast-tap`: tcpdump for tickcast streams. Joins a group (feeds A and B), recovers gaps
-//! from the re-request server, and shows what the application would get.
+//! from the re-request server, and shows what the application would get; or logs in to the
+//! SoupBinTCP server (`--tcp`) and shows the same.
 
 use clap::Parser;
 use protocol::schema::{Message, Repr};
@@ -9,7 +10,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use subscriber_sdk::{ArbiterConfig, Context, GroupSpec, Handler, PollMode, Subscriber};
+use subscriber_sdk::{
+    ArbiterConfig, Context, GroupSpec, Handler, PollMode, Subscriber, TcpOptions, TcpSubscriber,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,8 +22,22 @@ use subscriber_sdk::{ArbiterConfig, Context, GroupSpec, Handler, PollMode, Subsc
 )]
 struct Args {
     /// Feed A of the group.
-    #[arg(long, value_parser = cli::args::group)]
-    group: SocketAddrV4,
+    #[arg(long, value_parser = cli::args::group, required_unless_present = "tcp")]
+    group: Option<SocketAddrV4>,
+    /// Log in to this SoupBinTCP server (HOST:PORT) instead of joining multicast; needs
+    /// --session unless the server has one session.
+    #[arg(long, conflicts_with_all = ["group", "group_b", "retransmit", "from_start"])]
+    tcp: Option<String>,
+    /// With --tcp: first sequence wanted (replayed from the server's journal); 0 = from the
+    /// next live message.
+    #[arg(long, default_value_t = 0, requires = "tcp")]
+    from: u64,
+    /// With --tcp: login username (at most 6 characters).
+    #[arg(long, default_value = "", requires = "tcp")]
+    user: String,
+    /// With --tcp: login password (at most 10 characters).
+    #[arg(long, default_value = "", requires = "tcp")]
+    password: String,
     /// Feed B of the group.
     #[arg(long = "group-b", value_parser = cli::args::group)]
     group_b: Option<SocketAddrV4>,
@@ -168,9 +185,75 @@ fn stats_json(s: &Subscriber, tap: &Tap, secs: f64) -> serde_json::Value {
     }})
 }
 
+fn tcp_stats_json(s: &TcpSubscriber, tap: &Tap, secs: f64) -> serde_json::Value {
+    let st = s.stats();
+    let active = match (tap.first_at, tap.last_at) {
+        (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+        _ => 0.0,
+    };
+    json!({"stats": {
+        "transport": "tcp",
+        "order_errors": tap.order_errors,
+        "last_seq": tap.last_seq,
+        "active_seconds": active,
+        "received": st.messages + st.malformed,
+        "delivered": st.messages,
+        "malformed": st.malformed,
+        "bytes": st.bytes,
+        "logins": st.logins,
+        "reconnects": st.reconnects,
+        "heartbeats_received": st.heartbeats_received,
+        "heartbeats_sent": st.heartbeats_sent,
+        "next_seq": s.next_seq(),
+        "seconds": secs,
+    }})
+}
+
+/// Where the tap's messages come from.
+enum Source {
+    Multicast(Box<Subscriber>),
+    Tcp(Box<TcpSubscriber>),
+}
+
+fn tcp_source(args: &Args, server: &str) -> Source {
+    use std::net::ToSocketAddrs;
+    let addr = match server.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
+        Ok(None) | Err(_) => {
+            eprintln!("tickcast-tap: --tcp {server}: not a HOST:PORT that resolves");
+            std::process::exit(2);
+        }
+    };
+    let session = args
+        .session
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
+    let mut o = TcpOptions::new(addr, &session);
+    o.from = args.from;
+    o.username = args.user.clone();
+    o.password = args.password.clone();
+    match TcpSubscriber::connect(o) {
+        Ok(s) => Source::Tcp(Box::new(s)),
+        Err(e) => {
+            eprintln!("tickcast-tap: --tcp {server}: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
     let args = Args::parse();
-    let mut spec = GroupSpec::new("tap", args.group).interface(args.interface);
+    let mut source = match (&args.tcp, args.group) {
+        (Some(server), _) => tcp_source(&args, server),
+        (None, Some(group)) => Source::Multicast(Box::new(multicast_source(&args, group))),
+        (None, None) => unreachable!("clap requires --group or --tcp"),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    run(args, &mut source, stop);
+}
+
+fn multicast_source(args: &Args, group: SocketAddrV4) -> Subscriber {
+    let mut spec = GroupSpec::new("tap", group).interface(args.interface);
     if let Some(b) = args.group_b {
         spec = spec.feed_b(b);
     }
@@ -184,7 +267,7 @@ fn main() {
         request_from_start: args.from_start,
         ..Default::default()
     };
-    let mut sub = match Subscriber::builder()
+    match Subscriber::builder()
         .group(spec)
         .rcvbuf(args.rcvbuf)
         .poll_mode(PollMode::Blocking(Duration::from_millis(20)))
@@ -193,11 +276,13 @@ fn main() {
     {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("tickcast-tap: {}: {e}", args.group);
+            eprintln!("tickcast-tap: {group}: {e}");
             std::process::exit(2);
         }
-    };
-    let stop = Arc::new(AtomicBool::new(false));
+    }
+}
+
+fn run(args: Args, source: &mut Source, stop: Arc<AtomicBool>) {
     for sig in [
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
@@ -231,10 +316,17 @@ fn main() {
         {
             break;
         }
-        if let Err(e) = sub.poll(&mut tap) {
+        let polled = match source {
+            Source::Multicast(sub) => sub.poll(&mut tap),
+            Source::Tcp(sub) => sub.poll_for(&mut tap, Duration::from_millis(20)),
+        };
+        if let Err(e) = polled {
             eprintln!("tickcast-tap: receive: {e}");
             std::process::exit(1);
         }
+        let Source::Multicast(sub) = source else {
+            continue;
+        };
         if !args.json && tap.messages && last.0.elapsed() >= Duration::from_secs(1) {
             let dt = last.0.elapsed().as_secs_f64();
             let a = sub.stats.arbiter;
@@ -269,7 +361,16 @@ fn main() {
             let _ = writeln!(out, "    {r}");
         }
     }
-    let stats = stats_json(&sub, &tap, started.elapsed().as_secs_f64());
+    let secs = started.elapsed().as_secs_f64();
+    let stats = match source {
+        Source::Multicast(sub) => stats_json(sub, &tap, secs),
+        Source::Tcp(sub) => {
+            if !tap.ended {
+                sub.logout();
+            }
+            tcp_stats_json(sub, &tap, secs)
+        }
+    };
     let _ = writeln!(tap.out, "{stats}");
     let _ = tap.out.flush();
 }

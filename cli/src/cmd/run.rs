@@ -82,7 +82,9 @@ pub fn run(args: Args) -> Result<i32> {
             .zip(&group_counters)
             .map(|(g, c)| (g.name.clone(), g.session.clone(), c.clone()))
             .collect(),
+        tcp: shards.tcp.as_ref().map(|t| t.counters.clone()),
     };
+    let tcp_counters = shards.tcp.as_ref().map(|t| t.counters.clone());
     let metrics_stop = Arc::new(AtomicBool::new(false));
     let metrics_thread = match cfg.metrics.listen {
         Some(addr) => match metrics::serve(addr, registry.clone(), metrics_stop.clone()) {
@@ -205,6 +207,23 @@ pub fn run(args: Args) -> Result<i32> {
         },
         "seconds": started.elapsed().as_secs_f64(),
         "groups": groups,
+        "tcp": tcp_counters.map(|t| json!({
+            "backend": t.backend_name(),
+            "fixed_buffers": t.fixed_buffers.get() == 1,
+            "accepted": t.accepted.get(),
+            "logins": t.logins.get(),
+            "messages": t.messages.get(),
+            "bytes": t.bytes.get(),
+            "send_syscalls": t.send_syscalls.get(),
+            "sqes": t.sqes.get(),
+            "partial_sends": t.partial_sends.get(),
+            "catchups": t.catchups.get(),
+            "disconnects": distributor::tcp::Reason::ALL
+                .iter()
+                .filter(|r| t.disconnected(**r) > 0)
+                .map(|r| (r.label().to_string(), json!(t.disconnected(*r))))
+                .collect::<serde_json::Map<_, _>>(),
+        })),
     });
     // A closed stdout (`run | true`) must not turn a clean shutdown into a panic.
     use std::io::Write;

@@ -176,7 +176,11 @@ pub fn report(a: &Sample, b: &Sample, dt: f64) -> Value {
                     "rate_limited": limited + busy,
                     "messages_retransmitted": total("tickcast_group_retransmit_messages_total", l),
                 },
-                "tcp_lag": Value::Null,
+                // Present once the SoupBinTCP server runs and a client is logged in.
+                "tcp_lag": b
+                    .iter()
+                    .find(|((n, labels), _)| n == "tickcast_tcp_group_lag_max" && labels.iter().any(|(k, v)| k == "group" && v == &g))
+                    .map_or(Value::Null, |(_, v)| json!(v)),
             })
         })
         .collect();

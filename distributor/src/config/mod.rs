@@ -22,6 +22,9 @@ pub struct Config {
     pub journal: Journal,
     #[serde(default)]
     pub metrics: Metrics,
+    /// SoupBinTCP server; absent = no TCP fan-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<Tcp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +234,93 @@ pub struct Metrics {
     /// Prometheus endpoint `ADDR:PORT`; absent = off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<std::net::SocketAddr>,
+}
+
+/// How the TCP agent hands data to the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpIo {
+    /// io_uring where the kernel allows it, else epoll (one log line).
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpUser {
+    /// At most 6 characters (SoupBinTCP's username field).
+    pub name: String,
+    /// At most 10 characters.
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tcp {
+    /// `ADDR:PORT` of the one listener; the login's session picks the group.
+    pub listen: std::net::SocketAddrV4,
+    /// Client subnets allowed to connect.
+    #[serde(default = "d_tcp_allow")]
+    pub allow: Vec<String>,
+    #[serde(default = "d_max_clients")]
+    pub max_clients: usize,
+    /// Server heartbeat after this long without sending to a client.
+    #[serde(default = "d_heartbeat")]
+    pub heartbeat_ms: u64,
+    #[serde(default = "d_login_timeout")]
+    pub login_timeout_ms: u64,
+    /// A client silent this long (no heartbeat) is disconnected.
+    #[serde(default = "d_idle_timeout")]
+    pub idle_timeout_ms: u64,
+    /// Messages a client may fall behind the live stream before it is served from the
+    /// journal instead of the shared window.
+    #[serde(default = "d_lag_limit")]
+    pub lag_limit: u64,
+    /// Send buffer of each client connection (bytes; the kernel doubles it). Fixed so that
+    /// many clients cannot pin unbounded kernel memory; a client whose buffer is full falls
+    /// behind and is served from the journal.
+    #[serde(default = "d_tcp_sndbuf")]
+    pub sndbuf: usize,
+    /// Core the TCP agent is pinned to; absent = not pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<usize>,
+    #[serde(default = "d_tcp_io")]
+    pub io: TcpIo,
+    /// Accepted logins; none = any username and password.
+    #[serde(default, rename = "user", skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<TcpUser>,
+}
+
+impl Tcp {
+    /// Frames in each group's TCP window: clients within `lag_limit` are sent from it, and the
+    /// writer can run `capacity - lag_limit - capacity / 4` ahead during a send before the
+    /// frames could be overwritten (detected, never sent silently).
+    pub fn window_frames(&self) -> usize {
+        (4 * self.lag_limit as usize).next_power_of_two()
+    }
+}
+
+fn d_tcp_allow() -> Vec<String> {
+    vec!["127.0.0.0/8".into()]
+}
+fn d_max_clients() -> usize {
+    1000
+}
+fn d_login_timeout() -> u64 {
+    5000
+}
+fn d_idle_timeout() -> u64 {
+    15_000
+}
+fn d_lag_limit() -> u64 {
+    65_536
+}
+fn d_tcp_sndbuf() -> usize {
+    1 << 20
+}
+fn d_tcp_io() -> TcpIo {
+    TcpIo::Auto
 }
 
 fn d_rate() -> u64 {

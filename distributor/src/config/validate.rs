@@ -367,6 +367,78 @@ impl Config {
         if self.journal.fsync == Fsync::Interval && self.journal.fsync_interval_ms == 0 {
             return Err("journal.fsync_interval_ms: must be at least 1".into());
         }
+        if let Some(t) = &self.tcp {
+            self.validate_tcp(t)?;
+        }
+        Ok(())
+    }
+
+    fn validate_tcp(&self, t: &super::Tcp) -> Result<(), String> {
+        if t.allow.is_empty() {
+            return Err(
+                "tcp.allow: empty (no client could connect); default is 127.0.0.0/8".into(),
+            );
+        }
+        for s in &t.allow {
+            parse_subnet(s).map_err(|e| format!("tcp.allow: {e}"))?;
+        }
+        if !(1..=100_000).contains(&t.max_clients) {
+            return Err(format!(
+                "tcp.max_clients: {} is outside 1..=100000",
+                t.max_clients
+            ));
+        }
+        for (key, v, lo, hi) in [
+            ("heartbeat_ms", t.heartbeat_ms, 10, 60_000),
+            ("login_timeout_ms", t.login_timeout_ms, 10, 600_000),
+            ("idle_timeout_ms", t.idle_timeout_ms, 100, 3_600_000),
+            ("lag_limit", t.lag_limit, 1024, 1 << 24),
+            ("sndbuf", t.sndbuf as u64, 4096, 1 << 30),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(format!("tcp.{key}: {v} is outside {lo}..={hi}"));
+            }
+        }
+        let mut names = BTreeSet::new();
+        for (i, u) in t.users.iter().enumerate() {
+            if u.name.is_empty()
+                || u.name.len() > 6
+                || !u.name.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(format!(
+                    "tcp.user[{i}].name: {:?} must be 1 to 6 printable ASCII characters without spaces",
+                    u.name
+                ));
+            }
+            if u.password.len() > 10 || !u.password.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(format!(
+                    "tcp.user[{i}].password: must be at most 10 printable ASCII characters without spaces"
+                ));
+            }
+            if !names.insert(u.name.as_str()) {
+                return Err(format!("tcp.user[{i}].name: {:?} appears twice", u.name));
+            }
+        }
+        let mut sessions = BTreeSet::new();
+        for g in &self.groups {
+            if !sessions.insert(g.session.trim_end()) {
+                return Err(format!(
+                    "tcp: groups share the session {:?}; a TCP login names the session, so each group needs its own",
+                    g.session
+                ));
+            }
+        }
+        // The window of each group holds 4 × lag_limit frames (67 bytes each).
+        let bytes = t.window_frames() as u64 * 67 * self.groups.len() as u64;
+        if bytes > MAX_TABLE_BYTES {
+            return Err(format!(
+                "tcp.lag_limit: windows of {} frames for {} groups would take {}; at most {}",
+                t.window_frames(),
+                self.groups.len(),
+                gib(bytes),
+                gib(MAX_TABLE_BYTES)
+            ));
+        }
         Ok(())
     }
 }

@@ -1,0 +1,708 @@
+//! The TCP agent's duty cycle: plan one send per client with data waiting, hand them all to
+//! the kernel at once, then apply the completions, input and new connections.
+
+use super::client::{CatchUp, Client, Phase, Plan, Request, CATCHUP_FRAMES};
+use super::{ClientLag, Reason, TcpCounters, TcpGroup};
+use crate::config::{Tcp, TcpIo};
+use crate::journal::JournalReader;
+use ipnet::Ipv4Net;
+use net::ratelog::RateLimited;
+use net::tcp_epoll::EpollIo;
+use net::uring::{Event, SendData, SendOp, Uring};
+use net::warn_limited;
+use net::window::FRAME;
+use protocol::schema::RECORD_SIZE;
+use protocol::soupbintcp::{RejectReason, ServerRepr};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How sends reach the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Every send of a cycle in one `io_uring_enter`.
+    Uring,
+    /// One `send` per client per cycle, epoll for input.
+    Epoll,
+    /// One `send` per message per client (the benchmark's baseline).
+    Naive,
+}
+
+enum Io {
+    Uring(Box<Uring>),
+    Epoll(EpollIo),
+}
+
+/// Frames one window send may carry (the socket takes less anyway).
+const MAX_SEND_FRAMES: u64 = 4096;
+/// Longest idle wait (input and connections wake it at once; new data within this).
+const MAX_IDLE_WAIT: Duration = Duration::from_micros(500);
+/// After the sessions ended (and linger): how long clients still get their rest and `Z`.
+const END_GRACE: Duration = Duration::from_secs(3);
+
+pub struct Agent {
+    listener: TcpListener,
+    io: Io,
+    groups: Vec<TcpGroup>,
+    journals: Vec<Option<JournalReader>>,
+    allow: Vec<Ipv4Net>,
+    users: Vec<([u8; 6], [u8; 10])>,
+    max_clients: usize,
+    heartbeat: Duration,
+    login_timeout: Duration,
+    idle_timeout: Duration,
+    lag_limit: u64,
+    sndbuf: usize,
+    clients: Vec<Option<Client>>,
+    free: Vec<u32>,
+    connected: usize,
+    events: Vec<Event>,
+    sends: Vec<SendOp<'static>>,
+    records: Vec<[u8; RECORD_SIZE]>,
+    counters: Arc<TcpCounters>,
+    logs: Vec<RateLimited>,
+    accept_log: RateLimited,
+    stop: Arc<AtomicBool>,
+    linger: Duration,
+    ended_at: Option<Instant>,
+    idle_wait: Duration,
+    last_timers: Instant,
+    last_lags: Instant,
+}
+
+/// Reuses a vector's allocation for a shorter lifetime (in-place collect of an empty vector).
+fn recycle<'a>(v: Vec<SendOp<'static>>) -> Vec<SendOp<'a>> {
+    let mut v = v;
+    v.clear();
+    v.into_iter().map(|_| unreachable!()).collect()
+}
+
+fn recycle_back(v: Vec<SendOp<'_>>) -> Vec<SendOp<'static>> {
+    let mut v = v;
+    v.clear();
+    v.into_iter().map(|_| unreachable!()).collect()
+}
+
+fn padded<const N: usize>(s: &str) -> [u8; N] {
+    protocol::soupbintcp::pad(s).unwrap_or([b' '; N])
+}
+
+impl Agent {
+    pub fn new(
+        cfg: &Tcp,
+        groups: Vec<TcpGroup>,
+        stop: Arc<AtomicBool>,
+        linger: Duration,
+        backend: Option<Backend>,
+        counters: Arc<TcpCounters>,
+    ) -> std::io::Result<Agent> {
+        let listener = TcpListener::bind(cfg.listen)?;
+        listener.set_nonblocking(true)?;
+        let want = backend.unwrap_or(match cfg.io {
+            TcpIo::Epoll => Backend::Epoll,
+            TcpIo::Auto | TcpIo::IoUring => Backend::Uring,
+        });
+        let io = match want {
+            Backend::Uring => {
+                let windows: Vec<_> = groups.iter().map(|g| &g.window).collect();
+                match Uring::new(4096, &windows) {
+                    Ok(u) => {
+                        counters.backend.set(1);
+                        counters.fixed_buffers.set(u64::from(u.fixed_send()));
+                        Io::Uring(Box::new(u))
+                    }
+                    Err(e) if cfg.io == TcpIo::Auto || backend.is_some() => {
+                        tracing::warn!(error = %e, "io_uring unavailable; the TCP agent uses epoll and one send per client");
+                        counters.backend.set(2);
+                        Io::Epoll(EpollIo::new(false)?)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Backend::Epoll => {
+                counters.backend.set(2);
+                Io::Epoll(EpollIo::new(false)?)
+            }
+            Backend::Naive => {
+                counters.backend.set(3);
+                Io::Epoll(EpollIo::new(true)?)
+            }
+        };
+        let journals = groups
+            .iter()
+            .map(|g| match JournalReader::open(&g.journal) {
+                Ok(j) => Some(j),
+                Err(e) => {
+                    tracing::warn!(group = %g.name, error = %e, "journal not readable; TCP clients cannot be served from before the window");
+                    None
+                }
+            })
+            .collect();
+        let now = Instant::now();
+        Ok(Agent {
+            listener,
+            io,
+            journals,
+            allow: cfg
+                .allow
+                .iter()
+                .filter_map(|s| crate::config::parse_subnet(s).ok())
+                .collect(),
+            users: cfg
+                .users
+                .iter()
+                .map(|u| (padded(&u.name), padded(&u.password)))
+                .collect(),
+            groups,
+            max_clients: cfg.max_clients,
+            heartbeat: Duration::from_millis(cfg.heartbeat_ms),
+            login_timeout: Duration::from_millis(cfg.login_timeout_ms),
+            idle_timeout: Duration::from_millis(cfg.idle_timeout_ms),
+            lag_limit: cfg.lag_limit,
+            sndbuf: cfg.sndbuf,
+            clients: Vec::new(),
+            free: Vec::new(),
+            connected: 0,
+            events: Vec::with_capacity(1024),
+            sends: Vec::with_capacity(1024),
+            records: vec![[0u8; RECORD_SIZE]; CATCHUP_FRAMES],
+            counters,
+            logs: Reason::ALL.iter().map(|_| RateLimited::default()).collect(),
+            accept_log: RateLimited::default(),
+            stop,
+            linger,
+            ended_at: None,
+            idle_wait: Duration::from_micros(20),
+            last_timers: now,
+            last_lags: now,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Cycles until the sessions ended and the clients were served (or `stop`).
+    pub fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            self.do_work(now);
+            if self.finished(now) {
+                break;
+            }
+        }
+        for t in 0..self.clients.len() {
+            if matches!(&self.clients[t], Some(c) if c.phase != Phase::Closing) {
+                self.close(t as u32, Reason::Shutdown);
+            }
+        }
+        self.counters.clients.set(0);
+    }
+
+    fn finished(&mut self, now: Instant) -> bool {
+        if self.ended_at.is_none() {
+            if !self.groups.iter().all(|g| g.window.ended()) {
+                return false;
+            }
+            self.ended_at = Some(now);
+        }
+        let ended = self.ended_at.unwrap_or(now);
+        let stopping = self.stop.load(Ordering::Relaxed);
+        let deadline = ended
+            + if stopping {
+                Duration::ZERO
+            } else {
+                self.linger
+            };
+        if now < deadline {
+            return false;
+        }
+        let served = self
+            .clients
+            .iter()
+            .flatten()
+            .all(|c| c.phase != Phase::Live || c.end_sent);
+        served || now >= deadline + END_GRACE
+    }
+
+    /// One duty cycle; returns the work done (bytes sent, events handled).
+    pub fn do_work(&mut self, now: Instant) -> usize {
+        let mut work = 0;
+        // 1. Plan one send per client.
+        for t in 0..self.clients.len() {
+            self.plan(t, now);
+        }
+        // 2. All of them to the kernel at once.
+        let sends = recycle(std::mem::take(&mut self.sends));
+        let mut sends = sends;
+        for (t, slot) in self.clients.iter().enumerate() {
+            let Some(c) = slot else { continue };
+            let data = match c.plan {
+                Plan::Nothing => continue,
+                Plan::Control => SendData::Bytes(c.control_pending()),
+                Plan::Window { seq, end } => {
+                    SendData::Window(self.groups[c.group].window.region(seq, c.skip, end))
+                }
+                Plan::CatchUp { len } => match &c.catchup {
+                    Some(cu) => {
+                        let off = (c.seq - cu.first) as usize * FRAME + c.skip;
+                        SendData::Bytes(&cu.buf[off..off + len])
+                    }
+                    None => continue,
+                },
+            };
+            sends.push(SendOp {
+                fd: c.sock.as_fd(),
+                data,
+                token: t as u32,
+            });
+        }
+        let planned = sends.len();
+        let wait = (planned == 0).then_some(self.idle_wait);
+        let mut events = std::mem::take(&mut self.events);
+        let r = match &mut self.io {
+            Io::Uring(u) => {
+                let _ = u.arm_accept(self.listener.as_fd());
+                let r = u.cycle(&sends, wait, &mut events);
+                self.counters.send_syscalls.set(u.enters);
+                self.counters.syscalls.set(u.enters);
+                self.counters.sqes.set(u.sqes);
+                r
+            }
+            Io::Epoll(e) => {
+                let _ = e.arm_accept(self.listener.as_fd());
+                let r = e.cycle(&sends, wait, Some(self.listener.as_fd()), &mut events);
+                self.counters.send_syscalls.set(e.send_calls);
+                self.counters.syscalls.set(e.send_calls + e.other_calls);
+                r
+            }
+        };
+        self.sends = recycle_back(sends);
+        if let Err(e) = r {
+            warn_limited!(self.accept_log, error = %e, "TCP agent cycle failed");
+        }
+        // 3. Completions, input, connections.
+        work += events.len();
+        for ev in events.drain(..) {
+            self.event(ev, now);
+        }
+        self.events = events;
+        self.idle_wait = if work > 0 {
+            Duration::from_micros(20)
+        } else {
+            (self.idle_wait * 2).min(MAX_IDLE_WAIT)
+        };
+        // 4. Timers and the lag snapshot; slots of closed clients freed.
+        if now.duration_since(self.last_timers) >= Duration::from_millis(1) {
+            self.last_timers = now;
+            self.timers(now);
+        }
+        work
+    }
+
+    /// Decides what client `t` gets this cycle.
+    fn plan(&mut self, t: usize, now: Instant) {
+        let Some(c) = self.clients[t].as_mut() else {
+            return;
+        };
+        c.plan = Plan::Nothing;
+        if c.phase == Phase::Closing {
+            return;
+        }
+        if !c.control_pending().is_empty() {
+            c.plan = Plan::Control;
+            return;
+        }
+        if c.phase != Phase::Live {
+            return;
+        }
+        let w = &self.groups[c.group].window;
+        let published = w.published();
+        // Finish a journal run first.
+        if let Some(cu) = &c.catchup {
+            if cu.holds(c.seq) {
+                let end = (cu.first + cu.frames as u64 - c.seq) as usize * FRAME;
+                c.plan = Plan::CatchUp { len: end - c.skip };
+                return;
+            }
+        }
+        if c.seq < published {
+            let lag = published - c.seq;
+            let behind = c.seq < w.live_from(published)
+                || lag > self.lag_limit
+                || (c.behind && lag > self.lag_limit / 2);
+            if !behind {
+                c.behind = false;
+                c.catchup = None;
+                let end = published.min(c.seq + MAX_SEND_FRAMES);
+                c.plan = Plan::Window { seq: c.seq, end };
+                return;
+            }
+            if !c.behind {
+                c.behind = true;
+                self.counters.catchups.add(1);
+            }
+            let frames = (lag as usize).min(CATCHUP_FRAMES);
+            let got = match self.journals[c.group].as_mut() {
+                Some(j) => j.read_run(c.seq, &mut self.records[..frames]),
+                None => 0,
+            };
+            if got == 0 {
+                self.close(t as u32, Reason::JournalUnreadable);
+                return;
+            }
+            let Some(c) = self.clients[t].as_mut() else {
+                return;
+            };
+            let cu = c.catchup.get_or_insert_with(|| Box::new(CatchUp::new()));
+            cu.first = c.seq;
+            cu.frames = got;
+            for (i, rec) in self.records[..got].iter().enumerate() {
+                let f = &mut cu.buf[i * FRAME..(i + 1) * FRAME];
+                f[..3].copy_from_slice(&protocol::soupbintcp::SEQUENCED_RECORD_HEADER);
+                f[3..].copy_from_slice(rec);
+            }
+            self.counters.journal_records.add(got as u64);
+            c.plan = Plan::CatchUp {
+                len: got * FRAME - c.skip,
+            };
+            return;
+        }
+        // Caught up: end of session, or a heartbeat when quiet.
+        if w.ended() && !c.end_sent && c.seq >= w.published() {
+            c.control(ServerRepr::EndOfSession);
+            c.end_sent = true;
+            c.plan = Plan::Control;
+        } else if now.duration_since(c.last_tx) >= self.heartbeat {
+            c.control(ServerRepr::Heartbeat);
+            c.plan = Plan::Control;
+        }
+    }
+
+    fn event(&mut self, ev: Event, now: Instant) {
+        match ev {
+            Event::Accepted(Ok(fd)) => self.accept(TcpStream::from(fd), now),
+            Event::Accepted(Err(e)) => {
+                self.counters.accept_errors.add(1);
+                warn_limited!(self.accept_log, error = %e, "accepting a TCP client failed");
+            }
+            Event::Sent { token, result } => self.sent(token, result, now),
+            Event::Received { token, result } => self.received(token, result, now),
+        }
+    }
+
+    fn accept(&mut self, sock: TcpStream, now: Instant) {
+        let Ok(peer) = sock.peer_addr() else {
+            return; // already gone
+        };
+        let allowed_peer = match peer {
+            SocketAddr::V4(v4) => self.allow.iter().any(|n| n.contains(v4.ip())),
+            SocketAddr::V6(_) => false,
+        };
+        let refused = if !allowed_peer {
+            Some(Reason::NotAllowed)
+        } else if self.connected >= self.max_clients {
+            Some(Reason::Full)
+        } else {
+            None
+        };
+        if let Some(r) = refused {
+            self.counters.disconnects[r as usize].add(1);
+            warn_limited!(self.logs[r as usize], peer = %peer, reason = r.label(), "TCP connection refused");
+            return; // dropped: closed
+        }
+        let _ = sock.set_nodelay(true);
+        let _ = net::socket::set_send_buffer(&sock, self.sndbuf);
+        let token = match self.free.pop() {
+            Some(t) => t,
+            None => {
+                self.clients.push(None);
+                (self.clients.len() - 1) as u32
+            }
+        };
+        let c = Client::new(sock, peer, now);
+        let armed = match &mut self.io {
+            Io::Uring(u) => u.arm_recv(token, c.sock.as_fd()),
+            Io::Epoll(e) => e.arm_recv(token, c.sock.as_fd()),
+        };
+        self.clients[token as usize] = Some(c);
+        self.connected += 1;
+        self.counters.accepted.add(1);
+        self.counters.clients.set(self.connected as u64);
+        if armed.is_err() {
+            self.close(token, Reason::SendError);
+        }
+    }
+
+    fn sent(&mut self, token: u32, result: std::io::Result<usize>, now: Instant) {
+        let Some(c) = self
+            .clients
+            .get_mut(token as usize)
+            .and_then(|c| c.as_mut())
+        else {
+            return;
+        };
+        let plan = std::mem::replace(&mut c.plan, Plan::Nothing);
+        let n = match result {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                self.counters.full_sockets.add(1);
+                return;
+            }
+            Err(_) => {
+                self.close(token, Reason::SendError);
+                return;
+            }
+        };
+        c.last_tx = now;
+        self.counters.bytes.add(n as u64);
+        let planned = match plan {
+            Plan::Nothing => return,
+            Plan::Control => {
+                let len = c.control_pending().len();
+                if c.control_sent(n) {
+                    if let Some(r) = c.close_after_control {
+                        self.close(token, r);
+                    }
+                }
+                len
+            }
+            Plan::Window { seq, end } => {
+                let len = (end - seq) as usize * FRAME - c.skip;
+                let frames = c.advance(n);
+                self.counters.messages.add(frames);
+                if self.groups[c.group].window.overrun(seq) {
+                    self.close(token, Reason::Overrun);
+                    return;
+                }
+                len
+            }
+            Plan::CatchUp { len } => {
+                let frames = c.advance(n);
+                self.counters.messages.add(frames);
+                len
+            }
+        };
+        if n < planned {
+            self.counters.partial_sends.add(1);
+        }
+    }
+
+    fn received(&mut self, token: u32, result: std::io::Result<usize>, now: Instant) {
+        let n = match result {
+            Ok(0) | Err(_) => {
+                if matches!(&self.clients.get(token as usize), Some(Some(c)) if c.phase != Phase::Closing)
+                {
+                    self.close(token, Reason::PeerClosed);
+                }
+                return;
+            }
+            Ok(n) => n,
+        };
+        let Some(mut c) = self.clients.get_mut(token as usize).and_then(|c| c.take()) else {
+            return;
+        };
+        if c.phase == Phase::Closing {
+            self.clients[token as usize] = Some(c);
+            return;
+        }
+        c.last_rx = now;
+        let mut requests = [None; 16];
+        let mut count = 0;
+        let mut overflow = false;
+        {
+            let bytes = match &self.io {
+                Io::Uring(u) => u.received(token, n),
+                Io::Epoll(e) => e.received(token, n),
+            };
+            c.input(bytes, &mut |r| {
+                if count < requests.len() {
+                    requests[count] = Some(r);
+                    count += 1;
+                } else {
+                    overflow = true;
+                }
+            });
+        }
+        self.clients[token as usize] = Some(c);
+        // More than 16 frames in one read from a client that sends a heartbeat a second is
+        // a flood.
+        if overflow {
+            self.close(token, Reason::BadFrame);
+            return;
+        }
+        for r in requests.into_iter().take(count).flatten() {
+            if !matches!(&self.clients[token as usize], Some(c) if c.phase != Phase::Closing) {
+                return;
+            }
+            self.request(token, r, now);
+        }
+        if let Some(c) = self.clients[token as usize].as_ref() {
+            if c.phase != Phase::Closing {
+                let r = match &mut self.io {
+                    Io::Uring(u) => u.arm_recv(token, c.sock.as_fd()),
+                    Io::Epoll(_) => Ok(()),
+                };
+                if r.is_err() {
+                    self.close(token, Reason::SendError);
+                }
+            }
+        }
+    }
+
+    fn request(&mut self, token: u32, r: Request, _now: Instant) {
+        let Some(c) = self.clients[token as usize].as_mut() else {
+            return;
+        };
+        match r {
+            Request::Close(reason) => self.close(token, reason),
+            Request::Heartbeat if c.phase == Phase::Login => self.close(token, Reason::BeforeLogin),
+            Request::Heartbeat => {}
+            Request::Login { .. } if c.phase != Phase::Login => self.close(token, Reason::BadFrame),
+            Request::Login {
+                username,
+                password,
+                session,
+                sequence,
+            } => {
+                let authorized = self.users.is_empty()
+                    || self
+                        .users
+                        .iter()
+                        .any(|(u, p)| *u == username && *p == password);
+                let group = if session.0 == [b' '; 10] {
+                    (self.groups.len() == 1).then_some(0)
+                } else {
+                    self.groups.iter().position(|g| g.session == session)
+                };
+                let reject = match (authorized, group) {
+                    (false, _) => Some((RejectReason::NotAuthorized, Reason::NotAuthorized)),
+                    (true, None) => {
+                        Some((RejectReason::SessionUnavailable, Reason::SessionUnavailable))
+                    }
+                    _ => None,
+                };
+                if let Some((code, reason)) = reject {
+                    c.control(ServerRepr::Rejected(code));
+                    c.close_after_control = Some(reason);
+                    return;
+                }
+                let g = group.unwrap_or(0);
+                let published = self.groups[g].window.published();
+                // 0: from the next message; beyond the stream: from the next message too
+                // (the `A` tells the client where it starts).
+                let seq = if sequence == 0 {
+                    published
+                } else {
+                    sequence.min(published)
+                };
+                c.group = g;
+                c.seq = seq;
+                c.skip = 0;
+                c.phase = Phase::Live;
+                c.control(ServerRepr::Accepted {
+                    session: self.groups[g].session,
+                    sequence: seq,
+                });
+                self.counters.logins.add(1);
+                tracing::debug!(peer = %c.peer, group = %self.groups[g].name, seq, "TCP login");
+            }
+        }
+    }
+
+    /// Ends client `token`: counted, logged (rate-limited per reason), socket shut down; the
+    /// slot is freed once no receive is in flight for it.
+    fn close(&mut self, token: u32, reason: Reason) {
+        let Some(c) = self
+            .clients
+            .get_mut(token as usize)
+            .and_then(|c| c.as_mut())
+        else {
+            return;
+        };
+        if c.phase == Phase::Closing {
+            return;
+        }
+        c.phase = Phase::Closing;
+        c.plan = Plan::Nothing;
+        c.catchup = None;
+        self.counters.disconnects[reason as usize].add(1);
+        if !matches!(
+            reason,
+            Reason::Logout | Reason::PeerClosed | Reason::Shutdown
+        ) {
+            warn_limited!(self.logs[reason as usize], peer = %c.peer, reason = reason.label(), "TCP client disconnected");
+        }
+        let _ = c.sock.shutdown(std::net::Shutdown::Both);
+        self.reap(token);
+    }
+
+    /// Frees a closing client's slot when the kernel holds nothing of it.
+    fn reap(&mut self, token: u32) {
+        let busy = match &self.io {
+            Io::Uring(u) => u.recv_busy(token),
+            Io::Epoll(_) => false,
+        };
+        if busy {
+            return;
+        }
+        let t = token as usize;
+        if let Some(c) = self.clients[t].take() {
+            if let Io::Epoll(e) = &mut self.io {
+                e.release(token, c.sock.as_fd());
+            }
+            drop(c);
+            self.free.push(token);
+            self.connected -= 1;
+            self.counters.clients.set(self.connected as u64);
+        }
+    }
+
+    fn timers(&mut self, now: Instant) {
+        let lags = now.duration_since(self.last_lags) >= Duration::from_secs(1);
+        let mut max_lag = 0;
+        let mut snapshot = Vec::new();
+        for t in 0..self.clients.len() {
+            let Some(c) = &self.clients[t] else { continue };
+            let expired = match c.phase {
+                Phase::Closing => {
+                    self.reap(t as u32);
+                    continue;
+                }
+                Phase::Login => (now.duration_since(c.connected) >= self.login_timeout)
+                    .then_some(Reason::LoginTimeout),
+                Phase::Live => (now.duration_since(c.last_rx) >= self.idle_timeout)
+                    .then_some(Reason::IdleTimeout),
+            };
+            if let Some(r) = expired {
+                self.close(t as u32, r);
+                continue;
+            }
+            if c.phase == Phase::Live {
+                let lag = self.groups[c.group]
+                    .window
+                    .published()
+                    .saturating_sub(c.seq);
+                max_lag = max_lag.max(lag);
+                if lags {
+                    snapshot.push(ClientLag {
+                        peer: c.peer.to_string(),
+                        group: self.groups[c.group].name.clone(),
+                        lag,
+                    });
+                }
+            }
+        }
+        self.counters.max_lag.set(max_lag);
+        if lags {
+            self.last_lags = now;
+            if let Ok(mut l) = self.counters.lags.lock() {
+                *l = snapshot;
+            }
+        }
+    }
+}
