@@ -42,6 +42,10 @@ pub struct BenchConfig {
     pub rate: Option<f64>,
     /// Subscribers receive with UDP_GRO.
     pub gro: bool,
+    /// TCP clients for the SoupBinTCP phases (0: none).
+    pub tcp_clients: usize,
+    /// Extra TCP clients that never read, in a further io_uring phase (0: none).
+    pub tcp_stalled: usize,
 }
 
 /// One phase's figures.
@@ -92,6 +96,14 @@ pub struct Ratios {
     pub vs_raw: f64,
     /// tickcast with GSO ÷ tickcast without (0 when the kernel has no GSO).
     pub vs_nogso: f64,
+    /// TCP over io_uring ÷ epoll, and ÷ one send per message (with `--tcp-clients`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_vs_epoll: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_vs_naive: Option<f64>,
+    /// The reading clients' rate with stalled clients beside them ÷ without.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_stalled_vs_tcp: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,14 +127,17 @@ pub struct Report {
     /// Offered source messages per second (`--rate`); absent when flat out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
+    /// The SoupBinTCP phases (`tcp`, `tcp_epoll`, `tcp_naive`, `tcp_stalled`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<crate::bench_tcp::TcpReport>,
 }
 
 /// A generated ITCH feed (BinaryFILE framing) and its chunk boundaries.
-type FeedData = (Arc<Vec<u8>>, Arc<Vec<(usize, usize)>>);
+pub(crate) type FeedData = (Arc<Vec<u8>>, Arc<Vec<(usize, usize)>>);
 
 /// A generated ITCH feed in memory, replayed in a loop in chunks of about one input
 /// datagram's worth of messages.
-struct MemorySource {
+pub(crate) struct MemorySource {
     data: Arc<Vec<u8>>,
     chunks: Arc<Vec<(usize, usize)>>,
     next: usize,
@@ -130,7 +145,7 @@ struct MemorySource {
 }
 
 impl MemorySource {
-    fn new(data: &FeedData, rate: Option<f64>) -> MemorySource {
+    pub(crate) fn new(data: &FeedData, rate: Option<f64>) -> MemorySource {
         MemorySource {
             data: data.0.clone(),
             chunks: data.1.clone(),
@@ -186,7 +201,7 @@ fn today_feed_handler() -> FeedHandler {
     FeedHandler::new(SessionClock::new(today()), false)
 }
 
-fn today() -> chrono::NaiveDate {
+pub(crate) fn today() -> chrono::NaiveDate {
     SessionClock::date_of_epoch_ns(feedhandler::now_ns())
 }
 
@@ -369,11 +384,11 @@ fn finish(mut p: Phase, subs: usize, got: &Received) -> Phase {
 
 /// Ports for this process above the range the test suite uses (20000–59999), so that a bench
 /// run by a test never collides with another test's sockets.
-fn base_port() -> u16 {
+pub(crate) fn base_port() -> u16 {
     61_000 + (std::process::id() % 100) as u16 * 40
 }
 
-fn bench_config(cfg: &BenchConfig, journal: &std::path::Path, gso: Gso) -> Config {
+pub(crate) fn bench_config(cfg: &BenchConfig, journal: &std::path::Path, gso: Gso) -> Config {
     let mut c = Config::load(None).expect("embedded default config");
     let base = base_port();
     let template = c.groups[0].clone();
@@ -718,6 +733,16 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
     };
     let naive = naive_phase(cfg, &data)?;
     let raw = raw_phase(cfg, &data, gso)?;
+    let tcp = if cfg.tcp_clients > 0 {
+        Some(crate::bench_tcp::run(
+            cfg,
+            &data,
+            cfg.tcp_clients,
+            cfg.tcp_stalled,
+        )?)
+    } else {
+        None
+    };
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     Ok(Report {
         ratios: Ratios {
@@ -726,7 +751,19 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
             vs_nogso: tickcast_nogso
                 .as_ref()
                 .map_or(0.0, |n| ratio(tickcast.msgs_per_s, n.msgs_per_s)),
+            tcp_vs_epoll: tcp
+                .as_ref()
+                .map(|t| ratio(t.tcp.msgs_per_s, t.tcp_epoll.msgs_per_s)),
+            tcp_vs_naive: tcp
+                .as_ref()
+                .map(|t| ratio(t.tcp.msgs_per_s, t.tcp_naive.msgs_per_s)),
+            tcp_stalled_vs_tcp: tcp.as_ref().and_then(|t| {
+                t.tcp_stalled
+                    .as_ref()
+                    .map(|s| ratio(s.msgs_per_s, t.tcp.msgs_per_s))
+            }),
         },
+        tcp,
         tickcast_nogso,
         gso,
         tickcast,
@@ -808,5 +845,17 @@ pub fn table(r: &Report) -> String {
         r.ratios.vs_nogso,
         if r.gso { "on" } else { "unavailable" }
     );
+    if let Some(t) = &r.tcp {
+        s += &crate::bench_tcp::table(t);
+        s += &format!(
+            "ratios: tcp/epoll = {:.2}x, tcp/naive = {:.2}x",
+            r.ratios.tcp_vs_epoll.unwrap_or(0.0),
+            r.ratios.tcp_vs_naive.unwrap_or(0.0)
+        );
+        if let Some(x) = r.ratios.tcp_stalled_vs_tcp {
+            s += &format!(", with stalled clients/without = {x:.2}x");
+        }
+        s += "\n";
+    }
     s
 }

@@ -4,5 +4,6 @@
 
 pub mod args;
 pub mod bench;
+pub mod bench_tcp;
 pub mod cmd;
 pub mod metrics;

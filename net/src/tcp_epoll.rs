@@ -6,7 +6,7 @@
 
 use crate::uring::{Event, SendData, SendOp, RECV_BUF};
 use crate::window::FRAME;
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
@@ -22,7 +22,7 @@ pub struct EpollIo {
     /// The socket of each watched token (the server releases a token before closing it).
     fds: Vec<i32>,
     recv_bufs: Vec<[u8; RECV_BUF]>,
-    ready: Vec<EpollEvent>,
+    ready: Vec<libc::epoll_event>,
     /// Send system calls, and every other one (waits, receives, accepts).
     pub send_calls: u64,
     pub other_calls: u64,
@@ -63,7 +63,7 @@ impl EpollIo {
             watched: Vec::new(),
             fds: Vec::new(),
             recv_bufs: Vec::new(),
-            ready: vec![EpollEvent::empty(); 256],
+            ready: vec![libc::epoll_event { events: 0, u64: 0 }; 256],
             send_calls: 0,
             other_calls: 0,
         })
@@ -116,11 +116,12 @@ impl EpollIo {
 
     fn send(&mut self, op: &SendOp<'_>) -> io::Result<usize> {
         let (ptr, len) = parts(op.data);
-        if !self.per_message || !matches!(op.data, SendData::Window(_)) {
+        if !self.per_message {
             self.send_calls += 1;
             return send_raw(op.fd, ptr, len);
         }
-        // Naive: frame by frame (a region may start with the rest of a partly sent frame).
+        // Naive: frame by frame (data may start with the rest of a partly sent frame; a
+        // control frame is shorter than one and goes whole).
         let mut done = 0;
         while done < len {
             let chunk = match (len - done) % FRAME {
@@ -159,18 +160,38 @@ impl EpollIo {
                 result,
             });
         }
-        let timeout = match wait {
-            Some(w) if sends.is_empty() => EpollTimeout::from(w.as_millis().clamp(1, 1000) as u16),
-            _ => EpollTimeout::ZERO,
+        // epoll_pwait2: the same sub-millisecond idle waits as the io_uring backend.
+        let w = match wait {
+            Some(w) if sends.is_empty() => w.min(Duration::from_secs(1)),
+            _ => Duration::ZERO,
+        };
+        let ts = libc::timespec {
+            tv_sec: w.as_secs() as libc::time_t,
+            tv_nsec: libc::c_long::from(w.subsec_nanos() as i32),
         };
         self.other_calls += 1;
-        let n = match self.epoll.wait(&mut self.ready, timeout) {
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => 0,
-            Err(e) => return Err(e.into()),
+        // SAFETY: `ready` is a live buffer of `ready.len()` epoll_event structs the kernel
+        // fills; `ts` outlives the call; a null signal mask leaves the mask alone.
+        let n = unsafe {
+            libc::epoll_pwait2(
+                self.epoll.0.as_raw_fd(),
+                self.ready.as_mut_ptr(),
+                self.ready.len() as i32,
+                &ts,
+                std::ptr::null(),
+            )
+        };
+        let n = if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+            0
+        } else {
+            n as usize
         };
         for i in 0..n {
-            let token = self.ready[i].data();
+            let token = self.ready[i].u64;
             if token == LISTENER {
                 let Some(l) = listener else { continue };
                 loop {

@@ -142,6 +142,83 @@ impl Subscriber {
     }
 }
 
+/// One tickcast group over SoupBinTCP: login (from a sequence), heartbeats, reconnect from the
+/// next sequence.
+#[pyclass(unsendable, module = "tickcast._tickcast")]
+struct TcpSubscriber {
+    inner: subscriber_sdk::TcpSubscriber,
+    events: Events,
+}
+
+#[pymethods]
+impl TcpSubscriber {
+    #[new]
+    #[pyo3(signature = (server, session="", from_seq=0, username="", password=""))]
+    fn new(
+        server: &str,
+        session: &str,
+        from_seq: u64,
+        username: &str,
+        password: &str,
+    ) -> PyResult<Self> {
+        use std::net::ToSocketAddrs;
+        let addr = server
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| PyValueError::new_err(format!("tcp: {server:?} is not HOST:PORT")))?;
+        let mut o = subscriber_sdk::TcpOptions::new(addr, session);
+        o.from = from_seq;
+        o.username = username.into();
+        o.password = password.into();
+        let inner = subscriber_sdk::TcpSubscriber::connect(o).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidInput => PyValueError::new_err(format!("{server}: {e}")),
+            _ => PyOSError::new_err(format!("{server}: {e}")),
+        })?;
+        Ok(TcpSubscriber {
+            inner,
+            events: Events::default(),
+        })
+    }
+
+    /// As `Subscriber.next_line`.
+    #[pyo3(signature = (timeout=None))]
+    fn next_line(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
+        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        loop {
+            if let Some(l) = self.events.pending.pop_front() {
+                return Ok(Some(l));
+            }
+            if self.events.ended {
+                return Ok(None);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(PyTimeoutError::new_err("no event within the timeout"));
+            }
+            py.check_signals()?;
+            self.inner
+                .poll_for(&mut self.events, Duration::from_millis(50))
+                .map_err(|e| PyOSError::new_err(format!("receive: {e}")))?;
+        }
+    }
+
+    /// Counters as a JSON object (the keys of `tickcast-tap --tcp`'s stats line).
+    fn stats_json(&self) -> String {
+        let st = self.inner.stats();
+        format!(
+            "{{\"transport\":\"tcp\",\"delivered\":{},\"malformed\":{},\"bytes\":{},\"logins\":{},\"reconnects\":{},\"heartbeats_received\":{},\"heartbeats_sent\":{},\"next_seq\":{}}}",
+            st.messages,
+            st.malformed,
+            st.bytes,
+            st.logins,
+            st.reconnects,
+            st.heartbeats_received,
+            st.heartbeats_sent,
+            self.inner.next_seq(),
+        )
+    }
+}
+
 /// Whether a MoldUDP64 datagram carries tickcast records (64-byte schema-v1 blocks).
 fn tickcast_records(bytes: &[u8]) -> Option<Packet<&[u8]>> {
     let p = Packet::new_checked(bytes).ok()?;
@@ -234,6 +311,7 @@ fn read_records<'py>(py: Python<'py>, path: &str) -> PyResult<(Bound<'py, PyByte
 #[pymodule]
 fn _tickcast(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Subscriber>()?;
+    m.add_class::<TcpSubscriber>()?;
     m.add_function(wrap_pyfunction!(read_records, m)?)?;
     m.add("RECORD_SIZE", RECORD_SIZE)?;
     Ok(())

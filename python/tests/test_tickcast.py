@@ -80,6 +80,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_tcp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_subscriber_receives_a_live_distributor_in_order():
     port, rtx = free_port(), free_port()
     group = f"239.203.{port % 250}.{(port // 250) % 250}:{port}"
@@ -124,10 +130,70 @@ dir = "{d}/j"
     assert sub.stats()["delivered"] == last
 
 
+def test_subscriber_over_tcp_replays_from_the_journal_then_live():
+    port, rtx, tcp = free_port(), free_port(), free_tcp_port()
+    group = f"239.204.{port % 250}.{(port // 250) % 250}:{port}"
+    with tempfile.TemporaryDirectory() as d:
+        cfg = Path(d) / "t.toml"
+        cfg.write_text(
+            f"""[feed]
+source = "generator"
+rate = 10000
+messages = 3000
+instruments = 10
+
+[[shard]]
+core = 0
+groups = ["g"]
+
+[[group]]
+name = "g"
+session = "PYTCP"
+feed_a = "{group}"
+interface = "127.0.0.1"
+multicast_loop = true
+retransmit = "127.0.0.1:{rtx}"
+
+[journal]
+dir = "{d}/j"
+
+[tcp]
+listen = "127.0.0.1:{tcp}"
+"""
+        )
+        # --linger: the server stays up after the feed's 0.3 s, however late the login comes.
+        run = subprocess.Popen([str(BIN), "run", "--quiet", "--config", str(cfg), "--linger", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.1)  # some messages are published before the login: replayed
+            sub = None
+            for _ in range(100):
+                try:
+                    sub = tickcast.Subscriber(tcp=f"127.0.0.1:{tcp}", session="PYTCP", from_seq=1, timeout=20)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            assert sub is not None, "could not log in"
+            events = list(sub)
+        finally:
+            out, err = run.communicate(timeout=30)
+    summary = json.loads(out.strip().splitlines()[-1])
+    last = summary["groups"][0]["last_seq"]
+    messages = [e for e in events if "seq" in e]
+    assert [m["seq"] for m in messages] == list(range(1, last + 1)), err
+    assert events[-1] == {"end_of_session": {"next_seq": last + 1}}
+    stats = sub.stats()
+    assert stats["transport"] == "tcp" and stats["delivered"] == last
+    assert summary["tcp"]["logins"] == 1
+
+
 def test_bad_arguments_are_python_errors():
     with pytest.raises(ValueError):
         tickcast.Subscriber("not-an-address")
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(ValueError):
         tickcast.Subscriber("239.1.1.1:5000", tcp="127.0.0.1:1")
+    with pytest.raises(ValueError):
+        tickcast.Subscriber()
+    with pytest.raises(OSError):
+        tickcast.Subscriber(tcp=f"127.0.0.1:{free_tcp_port()}", session="NOPE")
     with pytest.raises(OSError):
         tickcast.read("/nonexistent/file.pcap")

@@ -81,6 +81,11 @@
 typedef struct tc_subscriber tc_subscriber;
 
 /*
+ Opaque SoupBinTCP subscriber handle.
+ */
+typedef struct tc_tcp_subscriber tc_tcp_subscriber;
+
+/*
  Called once per delivered message, in sequence order. `data` points at `len` bytes of the
  normalized record (docs/PROTOCOL.md), valid only during the call.
  */
@@ -201,6 +206,60 @@ int tc_subscriber_stats(const struct tc_subscriber *sub, struct tc_stats *out);
  `sub` must be NULL or a live handle, not used afterwards.
  */
 void tc_subscriber_free(struct tc_subscriber *sub);
+
+/*
+ Connects to a SoupBinTCP server ("HOST:PORT" or "ADDR:PORT") and logs in to `session`
+ (NULL or "": the server's only session) from sequence `from` (0: the next live message);
+ `username`/`password` may be NULL. On a broken connection the subscriber logs in again from
+ its next sequence by itself. `*out` receives the handle; free it with
+ `tc_tcp_subscriber_free`. Returns `TC_ERR_IO` when the server refuses or cannot be reached.
+
+ # Safety
+ `out` must be NULL or point at writable storage for one pointer; each string must be NULL
+ or NUL-terminated.
+ */
+int tc_tcp_subscriber_new(const char *server,
+                          const char *session,
+                          uint64_t from,
+                          const char *username,
+                          const char *password,
+                          struct tc_tcp_subscriber **out);
+
+/*
+ Delivers what has arrived, waiting up to `timeout_ms`; returns messages delivered (>= 0) or
+ an error code. The callback's `group` is 0.
+
+ # Safety
+ `sub` must be NULL or a live handle, not used from another thread during the call.
+ */
+int tc_tcp_subscriber_poll(struct tc_tcp_subscriber *sub,
+                           uint32_t timeout_ms,
+                           tc_message_cb on_message,
+                           void *user);
+
+/*
+ 1 when the server ended the session (`Z`), else 0 (or an error code).
+
+ # Safety
+ `sub` must be NULL or a live handle.
+ */
+int tc_tcp_subscriber_ended(const struct tc_tcp_subscriber *sub);
+
+/*
+ The sequence number of the next message (0 for a NULL handle).
+
+ # Safety
+ `sub` must be NULL or a live handle.
+ */
+uint64_t tc_tcp_subscriber_next_seq(const struct tc_tcp_subscriber *sub);
+
+/*
+ Logs out, closes the connection and frees the handle.
+
+ # Safety
+ `sub` must be NULL or a live handle, not used afterwards.
+ */
+void tc_tcp_subscriber_free(struct tc_tcp_subscriber *sub);
 
 /*
  A static description of an error code.

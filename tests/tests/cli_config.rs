@@ -290,7 +290,12 @@ fn metrics_endpoint_serves_counters() {
     }
     signal(child.id(), "TERM");
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     for name in [
         "tickcast_shard_sendmmsg_calls_total",

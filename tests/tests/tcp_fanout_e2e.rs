@@ -240,11 +240,28 @@ fn taps_and_a_stopped_client(test: u8, io: &str) {
         .map(|_| tap_tcp(listen, &g.session, &["--from", "1"]))
         .collect();
     let stopped = tap_tcp(listen, &g.session, &["--from", "1", "--no-messages"]);
+    // The C ABI's TCP subscriber beside them (io_uring run only: one build is enough).
+    let c_client = (io == "io_uring").then(|| {
+        std::process::Command::new(c_example())
+            .args([&listen.to_string(), &g.session, "1", "60"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    });
     std::thread::sleep(Duration::from_millis(100));
     signal(stopped.id(), "STOP");
     let lines: Vec<_> = taps.into_iter().map(tap_lines).collect();
     signal(stopped.id(), "CONT");
     let stopped_lines = tap_lines(stopped);
+    if let Some(c) = c_client {
+        let out = c.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(
+            text.contains("messages 200000 first 1 last 200000 out_of_order 0 ended 1"),
+            "{text}"
+        );
+    }
     let summary = terminate(child);
     let records = |v: &[serde_json::Value]| -> Vec<serde_json::Value> {
         v.iter()
@@ -278,4 +295,28 @@ fn tap_over_tcp_and_a_stopped_client_io_uring() {
 #[test]
 fn tap_over_tcp_and_a_stopped_client_epoll() {
     taps_and_a_stopped_client(19, "epoll");
+}
+
+/// Builds the C TCP example against the SDK's static library.
+fn c_example() -> std::path::PathBuf {
+    let lib = sdk_staticlib();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let exe = scratch("sdk-c-tcp-build").join("tc_tcp_subscriber");
+    let cc = std::process::Command::new("cc")
+        .args(["-O2", "-Wall", "-Werror", "-I"])
+        .arg(root.join("subscriber-sdk/include"))
+        .arg(root.join("subscriber-sdk/examples/c/tcp_subscriber.c"))
+        .arg(&lib)
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    exe
 }

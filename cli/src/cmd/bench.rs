@@ -1,4 +1,4 @@
-//! `tickcast bench [--seconds N] [--groups G] [--subscribers S] [--max-payload BYTES] [--rate MSGS/S] [--gro] [--json]`
+//! `tickcast bench [--seconds N] [--groups G] [--subscribers S] [--max-payload BYTES] [--rate MSGS/S] [--gro] [--tcp-clients N [--tcp-stalled K]] [--json]`
 
 use crate::bench::{self, BenchConfig};
 
@@ -32,6 +32,13 @@ pub struct Args {
     /// Subscribers receive with UDP_GRO (a GSO send arrives as one buffer, split in the SDK).
     #[arg(long)]
     pub gro: bool,
+    /// Also measure the SoupBinTCP fan-out to this many clients: phases `tcp` (io_uring),
+    /// `tcp_epoll` and `tcp_naive` (one send per message per client).
+    #[arg(long, default_value_t = 0)]
+    pub tcp_clients: usize,
+    /// With --tcp-clients: one more io_uring phase with this many clients that never read.
+    #[arg(long, default_value_t = 0, requires = "tcp_clients")]
+    pub tcp_stalled: usize,
     /// One JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -48,6 +55,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         journal_dir: args.journal_dir.unwrap_or_else(std::env::temp_dir),
         rate: args.rate,
         gro: args.gro,
+        tcp_clients: args.tcp_clients,
+        tcp_stalled: args.tcp_stalled,
     };
     match bench::run(&cfg) {
         Ok(r) => {

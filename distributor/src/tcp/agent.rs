@@ -201,6 +201,7 @@ impl Agent {
             }
         }
         self.counters.clients.set(0);
+        self.counters.cpu_ns.set(net::clock::thread_cpu_ns());
     }
 
     fn finished(&mut self, now: Instant) -> bool {

@@ -127,6 +127,8 @@ pub struct TcpCounters {
     /// 1 when the windows are sent as io_uring fixed buffers.
     pub fixed_buffers: Counter,
     pub lags: Mutex<Vec<ClientLag>>,
+    /// CPU time of the agent's thread, set when it ends (ns).
+    pub cpu_ns: Counter,
 }
 
 impl TcpCounters {

@@ -57,25 +57,36 @@ class Subscriber:
 
     ``session`` names the group's MoldUDP64 session (without it, the session is adopted once a
     stream is established on it). ``timeout`` (seconds) bounds each wait for the next event
-    (TimeoutError). ``tcp`` (SoupBinTCP) is not available in this release.
+    (TimeoutError).
+
+    ``tcp="HOST:PORT"`` logs in to the distributor's SoupBinTCP server instead (no multicast
+    needed): ``session`` picks the group (optional when the server has one), ``from_seq`` the
+    first message (0: the next live one; older ones are replayed from the journal), and
+    ``username``/``password`` the login. A broken connection is logged into again from the next
+    sequence, so nothing is lost or repeated. Gap events never occur over TCP.
     """
 
     def __init__(
         self,
-        group: str,
+        group: Optional[str] = None,
         group_b: Optional[str] = None,
         interface: str = "127.0.0.1",
         retransmit: Optional[str] = None,
         tcp: Optional[str] = None,
         session: Optional[str] = None,
         timeout: Optional[float] = None,
+        from_seq: int = 0,
+        username: str = "",
+        password: str = "",
     ) -> None:
         if tcp is not None:
-            raise NotImplementedError(
-                "tickcast.Subscriber(tcp=...): the SoupBinTCP client is not in this release; "
-                "use the multicast group"
-            )
-        self._inner = _tickcast.Subscriber(group, group_b, interface, retransmit, session)
+            if group is not None or group_b is not None or retransmit is not None:
+                raise ValueError("tcp= replaces group, group_b and retransmit; give one or the other")
+            self._inner = _tickcast.TcpSubscriber(tcp, session or "", from_seq, username, password)
+        elif group is None:
+            raise ValueError("give a multicast group or tcp=\"HOST:PORT\"")
+        else:
+            self._inner = _tickcast.Subscriber(group, group_b, interface, retransmit, session)
         self._timeout = timeout
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:

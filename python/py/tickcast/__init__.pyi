@@ -9,13 +9,16 @@ DTYPE: np.dtype
 class Subscriber:
     def __init__(
         self,
-        group: str,
+        group: Optional[str] = ...,
         group_b: Optional[str] = ...,
         interface: str = ...,
         retransmit: Optional[str] = ...,
         tcp: Optional[str] = ...,
         session: Optional[str] = ...,
         timeout: Optional[float] = ...,
+        from_seq: int = ...,
+        username: str = ...,
+        password: str = ...,
     ) -> None: ...
     def __iter__(self) -> Iterator[Dict[str, Any]]: ...
     def __next__(self) -> Dict[str, Any]: ...
