@@ -42,6 +42,8 @@ pub struct BenchConfig {
     pub rate: Option<f64>,
     /// Subscribers receive with UDP_GRO.
     pub gro: bool,
+    /// The shards' idle strategy (`--idle`).
+    pub idle: Idle,
     /// TCP clients for the SoupBinTCP phases (0: none).
     pub tcp_clients: usize,
     /// Extra TCP clients that never read, in a further io_uring phase (0: none).
@@ -124,6 +126,8 @@ pub struct Report {
     pub seconds_per_phase: f64,
     /// Whether the subscribers asked for UDP_GRO (`--gro`).
     pub subscriber_gro: bool,
+    /// The shards' idle strategy.
+    pub idle: Idle,
     /// Offered source messages per second (`--rate`); absent when flat out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
@@ -419,12 +423,41 @@ pub(crate) fn bench_config(cfg: &BenchConfig, journal: &std::path::Path, gso: Gs
                 .filter(|g| g % shards == s)
                 .map(|g| format!("bench{g}"))
                 .collect(),
-            idle: Idle::Park,
+            idle: cfg.idle,
         })
         .collect();
     c.journal.dir = journal.to_path_buf();
     c.metrics.listen = None;
     c
+}
+
+/// Starts the feed thread on the in-memory feed into `shards`' queues; it returns its thread
+/// CPU time when `stop` is set.
+pub(crate) fn spawn_feed(
+    c: &Config,
+    data: &FeedData,
+    rate: Option<f64>,
+    shards: &mut ShardSet,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<u64>, String> {
+    let inputs = std::mem::take(&mut shards.inputs);
+    let counters = Arc::new(FeedCounters::default());
+    let src = MemorySource::new(data, rate);
+    let clock = SessionClock::new(today());
+    let c = c.clone();
+    std::thread::Builder::new()
+        .name("feed".into())
+        .spawn(move || {
+            let feed = FeedSource::File {
+                source: Box::new(src),
+                pacer: None,
+                date_from_frames: false,
+                format: feedhandler::source::FileFormat::BinaryFile,
+            };
+            pipeline::run_feed(feed, clock, &c, inputs, stop, counters);
+            net::clock::thread_cpu_ns()
+        })
+        .map_err(|e| e.to_string())
 }
 
 fn tickcast_phase(cfg: &BenchConfig, data: &FeedData, gso: Gso) -> Result<Phase, String> {
@@ -449,26 +482,9 @@ fn tickcast_phase(cfg: &BenchConfig, data: &FeedData, gso: Gso) -> Result<Phase,
     std::thread::sleep(Duration::from_millis(200)); // joined before the first datagram
 
     let mut shards = ShardSet::start(&c, Arc::new(AtomicBool::new(false)), Duration::ZERO)?;
-    let inputs = std::mem::take(&mut shards.inputs);
     let stop_feed = Arc::new(AtomicBool::new(false));
-    let fc = Arc::new(FeedCounters::default());
-    let src = MemorySource::new(data, cfg.rate);
-    let clock = SessionClock::new(today());
-    let (fcfg, fstop, fcc) = (c.clone(), stop_feed.clone(), fc.clone());
     let started = Instant::now();
-    let feed_thread = std::thread::Builder::new()
-        .name("feed".into())
-        .spawn(move || {
-            let feed = FeedSource::File {
-                source: Box::new(src),
-                pacer: None,
-                date_from_frames: false,
-                format: feedhandler::source::FileFormat::BinaryFile,
-            };
-            pipeline::run_feed(feed, clock, &fcfg, inputs, fstop, fcc);
-            net::clock::thread_cpu_ns()
-        })
-        .map_err(|e| e.to_string())?;
+    let feed_thread = spawn_feed(&c, data, cfg.rate, &mut shards, stop_feed.clone())?;
     std::thread::sleep(Duration::from_secs_f64(cfg.seconds));
     stop_feed.store(true, Ordering::Relaxed);
     let feed_cpu = feed_thread.join().unwrap_or(0);
@@ -775,6 +791,7 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
         shards: cfg.shards,
         seconds_per_phase: cfg.seconds,
         rate: cfg.rate,
+        idle: cfg.idle,
         subscriber_gro: cfg.gro,
     })
 }

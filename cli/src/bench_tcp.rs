@@ -8,12 +8,10 @@
 //! Optionally (`--tcp-stalled K`) the io_uring phase runs again with K more clients that log in
 //! and never read, to show what a stopped client costs the others.
 
-use crate::bench::{bench_config, today, BenchConfig, FeedData, MemorySource};
+use crate::bench::{bench_config, spawn_feed, BenchConfig, FeedData};
 use distributor::config::{Gso, Tcp, TcpIo};
-use distributor::pipeline::{self, FeedCounters, FeedSource};
 use distributor::shard::ShardSet;
 use distributor::tcp::Backend;
-use feedhandler::SessionClock;
 use protocol::soupbintcp::{self, ClientRepr, ServerRepr};
 use protocol::Session;
 use serde::Serialize;
@@ -205,26 +203,9 @@ pub fn phase(
         .spawn(move || receive(conns, l, deadline))
         .map_err(|e| e.to_string())?;
 
-    let inputs = std::mem::take(&mut shards.inputs);
     let stop_feed = Arc::new(AtomicBool::new(false));
-    let fc = Arc::new(FeedCounters::default());
-    let src = MemorySource::new(data, cfg.rate);
-    let clock = SessionClock::new(today());
-    let (fcfg, fstop, fcc) = (c.clone(), stop_feed.clone(), fc.clone());
     let started = Instant::now();
-    let feed = std::thread::Builder::new()
-        .name("feed".into())
-        .spawn(move || {
-            let feed = FeedSource::File {
-                source: Box::new(src),
-                pacer: None,
-                date_from_frames: false,
-                format: feedhandler::source::FileFormat::BinaryFile,
-            };
-            pipeline::run_feed(feed, clock, &fcfg, inputs, fstop, fcc);
-            net::clock::thread_cpu_ns()
-        })
-        .map_err(|e| e.to_string())?;
+    let feed = spawn_feed(&c, data, cfg.rate, &mut shards, stop_feed.clone())?;
     std::thread::sleep(Duration::from_secs_f64(cfg.seconds));
     let at_stop = live.load(Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();

@@ -42,6 +42,30 @@ impl Handler for Events {
     }
 }
 
+/// The next event line, polling with `poll` (50 ms at a time, so Ctrl-C is seen) until one
+/// is ready, the session ended (`None`) or `timeout` seconds passed (TimeoutError).
+fn next_event(
+    py: Python<'_>,
+    events: &mut Events,
+    timeout: Option<f64>,
+    mut poll: impl FnMut(&mut Events) -> std::io::Result<usize>,
+) -> PyResult<Option<String>> {
+    let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+    loop {
+        if let Some(l) = events.pending.pop_front() {
+            return Ok(Some(l));
+        }
+        if events.ended {
+            return Ok(None);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(PyTimeoutError::new_err("no event within the timeout"));
+        }
+        py.check_signals()?;
+        poll(events).map_err(|e| PyOSError::new_err(format!("receive: {e}")))?;
+    }
+}
+
 fn addr(s: &str, what: &str) -> PyResult<SocketAddrV4> {
     s.parse()
         .map_err(|_| PyValueError::new_err(format!("{what}: {s:?} is not ADDRESS:PORT")))
@@ -95,22 +119,10 @@ impl Subscriber {
     /// when `timeout` seconds pass first (None: wait), and KeyboardInterrupt on Ctrl-C.
     #[pyo3(signature = (timeout=None))]
     fn next_line(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
-        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
-        loop {
-            if let Some(l) = self.events.pending.pop_front() {
-                return Ok(Some(l));
-            }
-            if self.events.ended {
-                return Ok(None);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(PyTimeoutError::new_err("no event within the timeout"));
-            }
-            py.check_signals()?;
-            self.inner
-                .poll_for(&mut self.events, Duration::from_millis(50))
-                .map_err(|e| PyOSError::new_err(format!("receive: {e}")))?;
-        }
+        let inner = &mut self.inner;
+        next_event(py, &mut self.events, timeout, |ev| {
+            inner.poll_for(ev, Duration::from_millis(50))
+        })
     }
 
     /// Counters as a JSON object (the keys of `tickcast-tap`'s stats line).
@@ -184,22 +196,10 @@ impl TcpSubscriber {
     /// As `Subscriber.next_line`.
     #[pyo3(signature = (timeout=None))]
     fn next_line(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
-        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
-        loop {
-            if let Some(l) = self.events.pending.pop_front() {
-                return Ok(Some(l));
-            }
-            if self.events.ended {
-                return Ok(None);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(PyTimeoutError::new_err("no event within the timeout"));
-            }
-            py.check_signals()?;
-            self.inner
-                .poll_for(&mut self.events, Duration::from_millis(50))
-                .map_err(|e| PyOSError::new_err(format!("receive: {e}")))?;
-        }
+        let inner = &mut self.inner;
+        next_event(py, &mut self.events, timeout, |ev| {
+            inner.poll_for(ev, Duration::from_millis(50))
+        })
     }
 
     /// Counters as a JSON object (the keys of `tickcast-tap --tcp`'s stats line).

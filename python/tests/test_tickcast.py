@@ -86,13 +86,9 @@ def free_tcp_port():
         return s.getsockname()[1]
 
 
-def test_subscriber_receives_a_live_distributor_in_order():
-    port, rtx = free_port(), free_port()
-    group = f"239.203.{port % 250}.{(port // 250) % 250}:{port}"
-    with tempfile.TemporaryDirectory() as d:
-        cfg = Path(d) / "t.toml"
-        cfg.write_text(
-            f"""[feed]
+def run_config(d, group, rtx, session, extra=""):
+    """A one-group `tickcast run` config: 3 000 generated messages at 10 000/s."""
+    return f"""[feed]
 source = "generator"
 rate = 10000
 messages = 3000
@@ -104,7 +100,7 @@ groups = ["g"]
 
 [[group]]
 name = "g"
-session = "PYTEST"
+session = "{session}"
 feed_a = "{group}"
 interface = "127.0.0.1"
 multicast_loop = true
@@ -112,8 +108,15 @@ retransmit = "127.0.0.1:{rtx}"
 
 [journal]
 dir = "{d}/j"
-"""
-        )
+""" + extra
+
+
+def test_subscriber_receives_a_live_distributor_in_order():
+    port, rtx = free_port(), free_port()
+    group = f"239.203.{port % 250}.{(port // 250) % 250}:{port}"
+    with tempfile.TemporaryDirectory() as d:
+        cfg = Path(d) / "t.toml"
+        cfg.write_text(run_config(d, group, rtx, "PYTEST"))
         sub = tickcast.Subscriber(group, retransmit=f"127.0.0.1:{rtx}", session="PYTEST", timeout=20)
         run = subprocess.Popen([str(BIN), "run", "--quiet", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -135,32 +138,7 @@ def test_subscriber_over_tcp_replays_from_the_journal_then_live():
     group = f"239.204.{port % 250}.{(port // 250) % 250}:{port}"
     with tempfile.TemporaryDirectory() as d:
         cfg = Path(d) / "t.toml"
-        cfg.write_text(
-            f"""[feed]
-source = "generator"
-rate = 10000
-messages = 3000
-instruments = 10
-
-[[shard]]
-core = 0
-groups = ["g"]
-
-[[group]]
-name = "g"
-session = "PYTCP"
-feed_a = "{group}"
-interface = "127.0.0.1"
-multicast_loop = true
-retransmit = "127.0.0.1:{rtx}"
-
-[journal]
-dir = "{d}/j"
-
-[tcp]
-listen = "127.0.0.1:{tcp}"
-"""
-        )
+        cfg.write_text(run_config(d, group, rtx, "PYTCP", f'\n[tcp]\nlisten = "127.0.0.1:{tcp}"\n'))
         # --linger: the server stays up after the feed's 0.3 s, however late the login comes.
         run = subprocess.Popen([str(BIN), "run", "--quiet", "--config", str(cfg), "--linger", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

@@ -243,6 +243,17 @@ struct CHandler {
     ended: u32,
 }
 
+impl CHandler {
+    fn new(on_message: TcMessageCallback, on_gap: TcGapCallback, user: *mut c_void) -> CHandler {
+        CHandler {
+            on_message,
+            on_gap,
+            user,
+            ended: 0,
+        }
+    }
+}
+
 impl Handler for CHandler {
     fn on_message(&mut self, ctx: &Context<'_>, msg: &Message<&[u8]>) {
         if let Some(cb) = self.on_message {
@@ -286,12 +297,7 @@ pub unsafe extern "C" fn tc_subscriber_poll(
     // SAFETY: non-null handle from `tc_subscriber_new`, not used concurrently by the caller.
     let s = unsafe { &mut (*sub).inner };
     guarded(|| {
-        let mut h = CHandler {
-            on_message,
-            on_gap,
-            user,
-            ended: 0,
-        };
+        let mut h = CHandler::new(on_message, on_gap, user);
         let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
         // Blocks in poll(2) on the group sockets, so the first message after a quiet spell is
         // delivered as soon as it arrives.
@@ -458,12 +464,7 @@ pub unsafe extern "C" fn tc_tcp_subscriber_poll(
     // SAFETY: non-null handle from `tc_tcp_subscriber_new`, not used concurrently.
     let s = unsafe { &mut (*sub).inner };
     guarded(|| {
-        let mut h = CHandler {
-            on_message,
-            on_gap: None,
-            user,
-            ended: 0,
-        };
+        let mut h = CHandler::new(on_message, None, user);
         match s.poll_for(&mut h, Duration::from_millis(u64::from(timeout_ms))) {
             Ok(n) => n.min(c_int::MAX as usize) as c_int,
             Err(_) => TC_ERR_IO,

@@ -405,6 +405,11 @@ pub fn spawn_tickcast(args: &[&str]) -> std::process::Child {
 /// SIGTERMs a running `tickcast run`, checks it exits 0, and returns its JSON summary line.
 pub fn terminate(child: std::process::Child) -> serde_json::Value {
     signal(child.id(), "TERM");
+    summary(child)
+}
+
+/// Waits for `tickcast run` to exit, checks it exited 0, and returns its JSON summary line.
+pub fn summary(child: std::process::Child) -> serde_json::Value {
     let out = child.wait_with_output().expect("wait for tickcast");
     assert_eq!(
         out.status.code(),
@@ -454,4 +459,27 @@ pub fn spawn_tap(g: &TestGroup, extra: &[&str]) -> std::process::Child {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn tickcast-tap")
+}
+
+/// Builds the SDK's C example `examples/c/NAME.c` against its static library; returns the
+/// program.
+pub fn build_c_example(name: &str) -> PathBuf {
+    let lib = sdk_staticlib();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let exe = scratch(&format!("sdk-c-{name}")).join(name);
+    let cc = Command::new("cc")
+        .args(["-O2", "-Wall", "-Werror", "-I"])
+        .arg(root.join("subscriber-sdk/include"))
+        .arg(root.join(format!("subscriber-sdk/examples/c/{name}.c")))
+        .arg(&lib)
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe)
+        .output()
+        .expect("run cc");
+    assert!(
+        cc.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    exe
 }

@@ -168,6 +168,30 @@ fn bad_configs_fail_with_one_line_naming_the_key() {
             default.replacen("session = \"TCAST0002\"", "session = \"TCAST0001 \"", 1),
             "session",
         ),
+        // The TCP server's keys.
+        (format!("{default}\n[tcp]\n"), "listen"),
+        (
+            format!("{default}\n[tcp]\nlisten = \"127.0.0.1:7000\"\nlag_limit = 10\n"),
+            "tcp.lag_limit",
+        ),
+        (
+            format!("{default}\n[tcp]\nlisten = \"127.0.0.1:7000\"\nallow = [\"10.0.0.0/33\"]\n"),
+            "tcp.allow",
+        ),
+        (
+            format!("{default}\n[tcp]\nlisten = \"127.0.0.1:7000\"\nio = \"kqueue\"\n"),
+            "io",
+        ),
+        (
+            format!(
+                "{default}\n[tcp]\nlisten = \"127.0.0.1:7000\"\n[[tcp.user]]\nname = \"toolongname\"\npassword = \"x\"\n"
+            ),
+            "tcp.user[0].name",
+        ),
+        (
+            format!("{default}\n[tcp]\nlisten = \"127.0.0.1:7000\"\nmax_clients = 0\n"),
+            "tcp.max_clients",
+        ),
     ];
     for (i, (text, key)) in cases.iter().enumerate() {
         assert_ne!(text, default, "case {i} ({key}) changes nothing");

@@ -171,25 +171,7 @@ fn tap_shows_the_stream_as_json() {
 #[test]
 fn c_example_receives_from_a_live_distributor() {
     let (cfg, g, file) = setup(9, "sdk-c", 20_000);
-    let lib = sdk_staticlib();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
-    let out_exe = scratch("sdk-c-build").join("tc_subscriber");
-    let cc = Command::new("cc")
-        .args(["-O2", "-Wall", "-Werror", "-I"])
-        .arg(root.join("subscriber-sdk/include"))
-        .arg(root.join("subscriber-sdk/examples/c/subscriber.c"))
-        .arg(&lib)
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&out_exe)
-        .output()
-        .unwrap();
-    assert!(
-        cc.status.success(),
-        "cc: {}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    let out_exe = build_c_example("subscriber");
     let c = Command::new(&out_exe)
         .args([&g.feed_a, g.feed_b.as_ref().unwrap(), &g.retransmit, "30"])
         .stdout(Stdio::piped())

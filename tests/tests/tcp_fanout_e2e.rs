@@ -160,15 +160,7 @@ fn seam(test: u8, io: &str) {
             break;
         }
     }
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let summary = summary(child);
     let total = m.records.len() as u64;
     assert_eq!(total, 1190, "{io}: multicast records");
     let want: Vec<u64> = (1..=total).collect();
@@ -242,7 +234,7 @@ fn taps_and_a_stopped_client(test: u8, io: &str) {
     let stopped = tap_tcp(listen, &g.session, &["--from", "1", "--no-messages"]);
     // The C ABI's TCP subscriber beside them (io_uring run only: one build is enough).
     let c_client = (io == "io_uring").then(|| {
-        std::process::Command::new(c_example())
+        std::process::Command::new(build_c_example("tcp_subscriber"))
             .args([&listen.to_string(), &g.session, "1", "60"])
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -295,28 +287,4 @@ fn tap_over_tcp_and_a_stopped_client_io_uring() {
 #[test]
 fn tap_over_tcp_and_a_stopped_client_epoll() {
     taps_and_a_stopped_client(19, "epoll");
-}
-
-/// Builds the C TCP example against the SDK's static library.
-fn c_example() -> std::path::PathBuf {
-    let lib = sdk_staticlib();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap();
-    let exe = scratch("sdk-c-tcp-build").join("tc_tcp_subscriber");
-    let cc = std::process::Command::new("cc")
-        .args(["-O2", "-Wall", "-Werror", "-I"])
-        .arg(root.join("subscriber-sdk/include"))
-        .arg(root.join("subscriber-sdk/examples/c/tcp_subscriber.c"))
-        .arg(&lib)
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&exe)
-        .output()
-        .unwrap();
-    assert!(
-        cc.status.success(),
-        "cc: {}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
-    exe
 }

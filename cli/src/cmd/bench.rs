@@ -1,4 +1,4 @@
-//! `tickcast bench [--seconds N] [--groups G] [--subscribers S] [--max-payload BYTES] [--rate MSGS/S] [--gro] [--tcp-clients N [--tcp-stalled K]] [--json]`
+//! `tickcast bench [--seconds N] [--groups G] [--subscribers S] [--max-payload BYTES] [--rate MSGS/S] [--gro] [--idle park|yield|spin] [--tcp-clients N [--tcp-stalled K]] [--json]`
 
 use crate::bench::{self, BenchConfig};
 
@@ -32,6 +32,9 @@ pub struct Args {
     /// Subscribers receive with UDP_GRO (a GSO send arrives as one buffer, split in the SDK).
     #[arg(long)]
     pub gro: bool,
+    /// The shards' idle strategy: park (default), yield, or spin (a pinned, busy core each).
+    #[arg(long, default_value = "park", value_parser = idle)]
+    pub idle: distributor::config::Idle,
     /// Also measure the SoupBinTCP fan-out to this many clients: phases `tcp` (io_uring),
     /// `tcp_epoll` and `tcp_naive` (one send per message per client).
     #[arg(long, default_value_t = 0)]
@@ -42,6 +45,16 @@ pub struct Args {
     /// One JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+fn idle(s: &str) -> Result<distributor::config::Idle, String> {
+    use distributor::config::Idle;
+    match s {
+        "park" => Ok(Idle::Park),
+        "yield" => Ok(Idle::Yield),
+        "spin" => Ok(Idle::Spin),
+        _ => Err(format!("{s:?}: park, yield or spin")),
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {
@@ -55,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         journal_dir: args.journal_dir.unwrap_or_else(std::env::temp_dir),
         rate: args.rate,
         gro: args.gro,
+        idle: args.idle,
         tcp_clients: args.tcp_clients,
         tcp_stalled: args.tcp_stalled,
     };

@@ -56,6 +56,13 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
             ));
         }
     }
+    if let Some(core) = cfg.tcp.as_ref().and_then(|t| t.core) {
+        if cores > 0 && core >= cores {
+            w.push(format!(
+                "tcp.core: core {core} does not exist on this host ({cores} cores); the TCP agent will run unpinned"
+            ));
+        }
+    }
     for (i, g) in cfg.groups.iter().enumerate() {
         let Some(list) = &g.retransmit_allow else {
             continue;

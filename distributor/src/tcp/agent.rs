@@ -89,6 +89,11 @@ fn padded<const N: usize>(s: &str) -> [u8; N] {
     protocol::soupbintcp::pad(s).unwrap_or([b' '; N])
 }
 
+/// The live client behind `token`, if any.
+fn client_mut(clients: &mut [Option<Client>], token: u32) -> Option<&mut Client> {
+    clients.get_mut(token as usize).and_then(|c| c.as_mut())
+}
+
 impl Agent {
     pub fn new(
         cfg: &Tcp,
@@ -440,11 +445,7 @@ impl Agent {
     }
 
     fn sent(&mut self, token: u32, result: std::io::Result<usize>, now: Instant) {
-        let Some(c) = self
-            .clients
-            .get_mut(token as usize)
-            .and_then(|c| c.as_mut())
-        else {
+        let Some(c) = client_mut(&mut self.clients, token) else {
             return;
         };
         let plan = std::mem::replace(&mut c.plan, Plan::Nothing);
@@ -618,11 +619,7 @@ impl Agent {
     /// Ends client `token`: counted, logged (rate-limited per reason), socket shut down; the
     /// slot is freed once no receive is in flight for it.
     fn close(&mut self, token: u32, reason: Reason) {
-        let Some(c) = self
-            .clients
-            .get_mut(token as usize)
-            .and_then(|c| c.as_mut())
-        else {
+        let Some(c) = client_mut(&mut self.clients, token) else {
             return;
         };
         if c.phase == Phase::Closing {

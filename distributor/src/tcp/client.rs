@@ -66,8 +66,7 @@ pub struct Client {
     ctl_off: usize,
     /// Close once the control frame is out (after a rejection).
     pub close_after_control: Option<Reason>,
-    input: [u8; MAX_CLIENT_FRAME + net::uring::RECV_BUF],
-    input_len: usize,
+    input: InputFramer,
     pub catchup: Option<Box<CatchUp>>,
     /// Being served from the journal.
     pub behind: bool,
@@ -104,8 +103,7 @@ impl Client {
             ctl_len: 0,
             ctl_off: 0,
             close_after_control: None,
-            input: [0; MAX_CLIENT_FRAME + net::uring::RECV_BUF],
-            input_len: 0,
+            input: InputFramer::default(),
             catchup: None,
             behind: false,
             end_sent: false,
@@ -146,9 +144,32 @@ impl Client {
         (total / FRAME) as u64
     }
 
+    /// Takes received bytes and returns what they ask for, in order, through `out`.
+    pub fn input(&mut self, bytes: &[u8], out: &mut impl FnMut(Request)) {
+        self.input.feed(bytes, out);
+    }
+}
+
+/// A client's input bytes, framed: partial frames are kept for the next read; nothing longer
+/// than a login is ever buffered.
+pub struct InputFramer {
+    input: [u8; MAX_CLIENT_FRAME + net::uring::RECV_BUF],
+    input_len: usize,
+}
+
+impl Default for InputFramer {
+    fn default() -> Self {
+        InputFramer {
+            input: [0; MAX_CLIENT_FRAME + net::uring::RECV_BUF],
+            input_len: 0,
+        }
+    }
+}
+
+impl InputFramer {
     /// Takes received bytes and returns what they ask for, in order, through `out` (stops at
     /// the first `Close`). Frames may be split or merged arbitrarily by TCP.
-    pub fn input(&mut self, bytes: &[u8], out: &mut impl FnMut(Request)) {
+    pub fn feed(&mut self, bytes: &[u8], out: &mut impl FnMut(Request)) {
         for chunk in bytes.chunks(net::uring::RECV_BUF) {
             let end = self.input_len + chunk.len();
             self.input[self.input_len..end].copy_from_slice(chunk);

@@ -12,6 +12,7 @@ mod agent;
 mod client;
 
 pub use agent::Backend;
+pub use client::{InputFramer, Request};
 
 use crate::config::Tcp;
 use crate::counters::Counter;
