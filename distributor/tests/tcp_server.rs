@@ -129,6 +129,7 @@ fn bad_input_is_counted_and_closed_and_nothing_else_is_disturbed() {
         // Login flood: 200 connections logging in and leaving at once.
         for _ in 0..200 {
             let mut c = raw(addr);
+            reset_on_close(&c);
             let _ = c.write_all(&login_frame("alice", "pw", "TCPTEST", 1));
         }
         let k = s.tcp.as_ref().unwrap().counters.clone();

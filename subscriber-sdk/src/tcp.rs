@@ -281,10 +281,10 @@ impl TcpSubscriber {
                 }
                 ServerRepr::Heartbeat => self.stats.heartbeats_received += 1,
                 ServerRepr::EndOfSession => {
+                    // The server closes the connection after `Z`; closing second keeps no
+                    // TIME_WAIT entry on this side, so the connection is left to it.
                     self.ended = true;
                     handler.on_end_of_session(0, &name, self.next);
-                    let _ = self.send(ClientRepr::Logout);
-                    self.stream = None;
                     break;
                 }
                 ServerRepr::Debug(_) => {}

@@ -381,6 +381,7 @@ impl Agent {
         // Caught up: end of session, or a heartbeat when quiet.
         if w.ended() && !c.end_sent && c.seq >= w.published() {
             c.control(ServerRepr::EndOfSession);
+            c.close_after_control = Some(Reason::EndOfSession);
             c.end_sent = true;
             c.plan = Plan::Control;
         } else if now.duration_since(c.last_tx) >= self.heartbeat {
@@ -631,7 +632,7 @@ impl Agent {
         self.counters.disconnects[reason as usize].add(1);
         if !matches!(
             reason,
-            Reason::Logout | Reason::PeerClosed | Reason::Shutdown
+            Reason::Logout | Reason::PeerClosed | Reason::Shutdown | Reason::EndOfSession
         ) {
             warn_limited!(self.logs[reason as usize], peer = %c.peer, reason = reason.label(), "TCP client disconnected");
         }

@@ -49,10 +49,13 @@ pub enum Reason {
     NotAllowed,
     Full,
     Shutdown,
+    /// Closed by the server after `Z` (so the client's side of the connection closes second
+    /// and keeps no TIME_WAIT entry on its port).
+    EndOfSession,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 15] = [
         Reason::Logout,
         Reason::PeerClosed,
         Reason::LoginTimeout,
@@ -67,6 +70,7 @@ impl Reason {
         Reason::NotAllowed,
         Reason::Full,
         Reason::Shutdown,
+        Reason::EndOfSession,
     ];
 
     pub fn label(self) -> &'static str {
@@ -85,6 +89,7 @@ impl Reason {
             Reason::NotAllowed => "not_allowed",
             Reason::Full => "max_clients",
             Reason::Shutdown => "shutdown",
+            Reason::EndOfSession => "end_of_session",
         }
     }
 }

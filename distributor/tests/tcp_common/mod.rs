@@ -199,7 +199,7 @@ pub fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
     v
 }
 
-pub fn wait_for(what: &str, f: impl Fn() -> bool) {
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -217,4 +217,18 @@ pub fn wait_for_or<T: std::fmt::Debug>(what: &str, show: impl Fn() -> T, f: impl
         );
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Resets the connection on close instead of leaving a TIME_WAIT entry on the client's port
+/// (thousands of those would hold ports other tests bind, for a minute).
+pub fn reset_on_close(c: &TcpStream) {
+    nix::sys::socket::setsockopt(
+        c,
+        nix::sys::socket::sockopt::Linger,
+        &nix::libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        },
+    )
+    .unwrap();
 }
