@@ -434,10 +434,35 @@ fn stat_watches_a_running_distributor() {
     let feed = "source = \"generator\"\nrate = 5000\ninstruments = 10";
     let mut text = config(feed, &groups, &dir.join("journal"));
     text += &format!("\n[metrics]\nlisten = \"127.0.0.1:{}\"\n", base + 17);
+    let tcp = std::net::SocketAddr::from(([127, 0, 0, 1], base + 16));
+    text += &format!("\n[tcp]\nlisten = \"{tcp}\"\n");
     let cfg = dir.join("s.toml");
     std::fs::write(&cfg, text).unwrap();
     let child = spawn_tickcast(&["run", "--quiet", "--config", cfg.to_str().unwrap()]);
-    std::thread::sleep(Duration::from_millis(800));
+    // A TCP client reading all along, so the stat shows its lag.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            struct Nothing;
+            impl subscriber_sdk::Handler for Nothing {}
+            let mut o = subscriber_sdk::TcpOptions::new(tcp, "T04G0");
+            o.from = 1;
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let mut sub = loop {
+                match subscriber_sdk::TcpSubscriber::connect(o.clone()) {
+                    Ok(s) => break s,
+                    Err(e) if std::time::Instant::now() > deadline => panic!("{e}"),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            };
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sub.poll_for(&mut Nothing, Duration::from_millis(20)).unwrap();
+            }
+            sub.stats().messages
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1500));
     let (code, out, err) = tickcast(
         &[
             "stat",
@@ -457,10 +482,14 @@ fn stat_watches_a_running_distributor() {
         ],
         Duration::from_secs(30),
     );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let tcp_messages = reader.join().unwrap();
     terminate(child);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let g = &v["groups"][0];
+    assert!(tcp_messages > 0);
+    assert!(g["tcp_lag"].as_f64().is_some(), "a TCP client's lag: {v}");
     assert_eq!(g["group"], "g0", "{v}");
     assert_eq!(g["session"], "T04G0");
     let rate = g["msgs_per_s"].as_f64().unwrap();
