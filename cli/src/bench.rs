@@ -424,6 +424,7 @@ pub(crate) fn bench_config(cfg: &BenchConfig, journal: &std::path::Path, gso: Gs
                 .map(|g| format!("bench{g}"))
                 .collect(),
             idle: cfg.idle,
+            retransmit_core: None,
         })
         .collect();
     c.journal.dir = journal.to_path_buf();

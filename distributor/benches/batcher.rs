@@ -26,6 +26,7 @@ fn bench(c: &mut Criterion) {
         core: 0,
         groups: cfg.groups.iter().map(|g| g.name.clone()).collect(),
         idle,
+        retransmit_core: None,
     }];
     cfg.feed.queue_depth = 256;
     let mut shards =

@@ -22,6 +22,16 @@ impl Counter {
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
+    /// A store that publishes what the writer did before it (e.g. a journal write) to a
+    /// reader that loads with `get_acquire`.
+    #[inline]
+    pub fn set_release(&self, v: u64) {
+        self.0.store(v, std::sync::atomic::Ordering::Release);
+    }
+    #[inline]
+    pub fn get_acquire(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 #[derive(Debug, Default)]

@@ -1,47 +1,9 @@
-//! Retransmission: an in-memory ring of each group's recent records, and the guards of the
-//! re-request server (allowed subnets, a token bucket per source).
+//! The guards of the re-request server (allowed subnets, a token bucket per source).
 
 use ipnet::Ipv4Net;
-use protocol::schema::RECORD_SIZE;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Instant;
-
-/// The last `capacity` records of a group by sequence number.
-pub struct Ring {
-    slots: Vec<[u8; RECORD_SIZE]>,
-    /// Sequence of the next record pushed.
-    next: u64,
-    /// Oldest sequence held.
-    first: u64,
-}
-
-impl Ring {
-    pub fn new(capacity: usize, next: u64) -> Ring {
-        Ring {
-            slots: vec![[0u8; RECORD_SIZE]; capacity.max(1)],
-            next,
-            first: next,
-        }
-    }
-
-    #[inline]
-    pub fn push(&mut self, rec: &[u8; RECORD_SIZE]) {
-        let cap = self.slots.len() as u64;
-        self.slots[(self.next % cap) as usize] = *rec;
-        self.next += 1;
-        if self.next - self.first > cap {
-            self.first = self.next - cap;
-        }
-    }
-
-    pub fn get(&self, seq: u64) -> Option<&[u8; RECORD_SIZE]> {
-        if seq < self.first || seq >= self.next {
-            return None;
-        }
-        Some(&self.slots[(seq % self.slots.len() as u64) as usize])
-    }
-}
 
 /// Why a request got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,18 +65,6 @@ impl Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ring_keeps_the_last_records() {
-        let mut r = Ring::new(4, 1);
-        for i in 1..=6u8 {
-            r.push(&[i; RECORD_SIZE]);
-        }
-        assert!(r.get(2).is_none());
-        assert_eq!(r.get(3).unwrap()[0], 3);
-        assert_eq!(r.get(6).unwrap()[0], 6);
-        assert!(r.get(7).is_none());
-    }
 
     #[test]
     fn guard_denies_and_limits() {

@@ -1,13 +1,15 @@
 //! A shard: one thread pinned to one core, owning a disjoint set of groups. Its duty cycle
-//! drains the input queue into per-group datagrams, flushes them by the rules (full, max delay,
-//! input drained, heartbeat when idle), answers re-requests, and hands everything ready — all
-//! groups, feeds A and B, unicast destinations, retransmissions — to the kernel in one sendmmsg.
+//! (`do_work(now)`) drains the input queue into per-group datagrams, flushes them by the rules
+//! (full, max delay, input drained, heartbeat when idle), and hands everything ready — all
+//! groups, feeds A and B, unicast destinations — to the kernel in one sendmmsg. Re-requests
+//! are answered by the shard's retransmitter agent on another thread (`retransmitter.rs`).
 
+use crate::agent::Agent;
 use crate::batch::{self, ShardInput, ShardQueue};
 use crate::config::{Config, Group, Idle, Journal as JournalCfg};
 use crate::counters::{GroupCounters, ShardCounters};
 use crate::journal::Journal;
-use crate::retransmit::{Guard, Refusal, Ring};
+use crate::retransmitter::Retransmitter;
 use crate::tcp::{TcpGroup, TcpServer};
 use crossbeam_channel::{RecvTimeoutError, TryRecvError};
 use net::ratelog::RateLimited;
@@ -15,7 +17,7 @@ use net::socket::SendOptions;
 use net::warn_limited;
 use net::window::{WindowReader, WindowWriter};
 use net::{MmsgSender, OutDatagram};
-use protocol::moldudp64::{self, PacketBuilder, Request, Session};
+use protocol::moldudp64::{self, PacketBuilder, Session};
 use protocol::schema::RECORD_SIZE;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,8 +26,6 @@ use std::time::{Duration, Instant};
 
 /// Datagrams the outbox holds before it must be sent mid-cycle.
 const OUTBOX_DATAGRAMS: usize = 512;
-/// Re-requests read per duty cycle, so a flood cannot starve the feed.
-const REQUESTS_PER_CYCLE: usize = 64;
 /// End-of-session packets sent at shutdown, spaced out.
 const END_OF_SESSION_REPEATS: usize = 3;
 
@@ -37,10 +37,7 @@ struct GroupState {
     last_sent: Instant,
     /// (destination, socket index)
     dests: Vec<(SocketAddrV4, u16)>,
-    ring: Ring,
     journal: Journal,
-    guard: Guard,
-    cap: u16,
     max_delay: Duration,
     heartbeat: Duration,
     counters: Arc<GroupCounters>,
@@ -57,14 +54,6 @@ struct GroupState {
 /// Segments in one GSO send at most (the kernel's UDP_MAX_SEGMENTS is 64), and its bytes.
 const GSO_MAX_SEGMENTS: u16 = 64;
 const GSO_MAX_BYTES: u32 = 65_507;
-
-/// A re-request server socket and the groups (by session) it answers for.
-struct RtxServer {
-    /// Index of its socket in the shard's socket list: answers leave from the server's own
-    /// address.
-    socket: usize,
-    groups: Vec<usize>,
-}
 
 /// Datagrams ready to send: bytes in one arena, entries pointing into it.
 struct Outbox {
@@ -126,21 +115,59 @@ pub struct Shard {
     groups: Vec<GroupState>,
     /// Local group index by global group index.
     local: [u8; 64],
-    /// Send sockets (by interface and options), then the re-request servers' sockets.
+    /// Send sockets (by interface and options).
     sockets: Vec<UdpSocket>,
-    rtx: Vec<RtxServer>,
     outbox: Outbox,
     sender: MmsgSender,
     queue: ShardQueue,
     counters: Arc<ShardCounters>,
     /// Set by a signal: ends the linger after the feed has ended.
     stop: Arc<AtomicBool>,
-    /// How long to keep answering re-requests (and repeating end of session) after the feed ends.
+    /// How long to keep repeating end of session after the feed ends (the retransmitter
+    /// answers re-requests meanwhile).
     linger: Duration,
     send_errors: RateLimited,
-    rtx_log: RateLimited,
+    /// The input queue is open (until the feed drops its end).
+    open: bool,
+    /// A batch that arrived while parked: taken by the next duty cycle like any other.
+    parked: Option<Box<crate::batch::Batch>>,
+    backoff: Duration,
     /// (global group index, reader) of each TCP window, for the TCP agent.
     tcp_readers: Vec<(usize, WindowReader)>,
+}
+
+impl crate::agent::Agent for Shard {
+    /// The sender's duty cycle at `now`: drain the input queue into the groups' datagrams,
+    /// flush (queue drained, or a datagram older than `max_delay`), heartbeats for quiet
+    /// groups, then one sendmmsg for everything ready. Returns messages taken plus heartbeats.
+    fn do_work(&mut self, now: Instant) -> usize {
+        let mut work = 0usize;
+        let mut drained = false;
+        if let Some(batch) = self.parked.take() {
+            work += self.take_batch(batch, now);
+            drained = true;
+        }
+        loop {
+            match self.queue.rx.try_recv() {
+                Ok(batch) => {
+                    work += self.take_batch(batch, now);
+                    drained = true;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.open = false;
+                    break;
+                }
+            }
+        }
+        self.flush(now, drained);
+        work += self.heartbeats(now);
+        if !self.outbox.out.is_empty() {
+            self.send_outbox();
+        }
+        self.counters.queue_depth.set(self.queue.rx.len() as u64);
+        work
+    }
 }
 
 impl Shard {
@@ -211,16 +238,18 @@ impl Shard {
                 tracing::warn!("{w}");
             }
             let next = journal.next_seq();
-            let allow = crate::config::retransmit_subnets(g);
             if g.retransmit_allow.is_none() {
-                let nets: Vec<String> = allow.iter().map(|n| n.to_string()).collect();
+                let nets: Vec<String> = crate::config::retransmit_subnets(g)
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect();
                 tracing::info!(group = %g.name, allow = ?nets, "re-requests allowed from loopback and the sending interfaces' subnets");
             }
             let builder =
                 PacketBuilder::new(vec![0u8; g.max_payload], g.max_payload, &session, next)
                     .map_err(|e| at(e.to_string()))?;
             let counters = group_counters[*gi].clone();
-            counters.last_seq.set(next - 1);
+            counters.last_seq.set_release(next - 1);
             if next > 1 {
                 tracing::info!(group = %g.name, next_seq = next, "resuming session from the journal");
             }
@@ -242,10 +271,7 @@ impl Shard {
                 first_append: None,
                 last_sent: Instant::now(),
                 dests,
-                ring: Ring::new(g.ring, next),
                 journal,
-                guard: Guard::new(allow, g.retransmit_rate),
-                cap: g.retransmit_cap,
                 max_delay: Duration::from_micros(g.max_delay_us),
                 heartbeat: Duration::from_millis(g.heartbeat_ms),
                 counters,
@@ -258,23 +284,6 @@ impl Shard {
                 tcp,
             });
         }
-        // Re-request servers: one socket per address; groups sharing it are told apart by session.
-        let mut rtx: Vec<RtxServer> = Vec::new();
-        let mut rtx_addrs: Vec<SocketAddrV4> = Vec::new();
-        for (li, (_, g)) in groups.iter().enumerate() {
-            if let Some(i) = rtx_addrs.iter().position(|a| *a == g.retransmit) {
-                rtx[i].groups.push(li);
-                continue;
-            }
-            let udp = net::socket::bound_udp(g.retransmit)
-                .map_err(|e| format!("group {}: retransmit {}: {e}", g.name, g.retransmit))?;
-            rtx_addrs.push(g.retransmit);
-            rtx.push(RtxServer {
-                socket: sockets.len(),
-                groups: vec![li],
-            });
-            sockets.push(udp);
-        }
         let max_dests = states.iter().map(|g| g.dests.len()).max().unwrap_or(1);
         Ok(Shard {
             core,
@@ -282,7 +291,6 @@ impl Shard {
             groups: states,
             local,
             sockets,
-            rtx,
             outbox: Outbox {
                 arena: vec![0u8; OUTBOX_DATAGRAMS * max_payload.max(64)],
                 used: 0,
@@ -296,7 +304,9 @@ impl Shard {
             stop,
             linger,
             send_errors: RateLimited::default(),
-            rtx_log: RateLimited::default(),
+            open: true,
+            parked: None,
+            backoff: Duration::from_micros(20),
             tcp_readers,
         })
     }
@@ -304,14 +314,6 @@ impl Shard {
     /// The readers of this shard's TCP windows, by global group index (taken once).
     pub fn take_tcp_readers(&mut self) -> Vec<(usize, WindowReader)> {
         std::mem::take(&mut self.tcp_readers)
-    }
-
-    /// The retransmit server addresses actually bound (port 0 resolved).
-    pub fn retransmit_addrs(&self) -> Vec<std::net::SocketAddr> {
-        self.rtx
-            .iter()
-            .filter_map(|r| self.sockets[r.socket].local_addr().ok())
-            .collect()
     }
 
     /// Runs the duty cycle until the input queue closes (the feed ended or was stopped), then
@@ -325,64 +327,40 @@ impl Shard {
                 "could not pin shard to its core; running unpinned"
             );
         }
-        let mut backoff = Duration::from_micros(20);
-        let mut open = true;
-        // A batch that arrived while parked: handled by step 1 like any other.
-        let mut parked: Option<Box<crate::batch::Batch>> = None;
-        while open {
-            let mut work = 0usize;
-            // 1. Drain the input queue.
-            let mut drained = false;
-            if let Some(batch) = parked.take() {
-                work += self.take_batch(batch);
-                drained = true;
-            }
-            loop {
-                match self.queue.rx.try_recv() {
-                    Ok(batch) => {
-                        work += self.take_batch(batch);
-                        drained = true;
-                    }
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        open = false;
-                        break;
-                    }
-                }
-            }
-            // 2. Flush: the queue is empty now (flush-on-drain), or a batch is too old.
-            let now = Instant::now();
-            self.flush(now, drained);
-            // 3. Heartbeats for idle groups.
-            work += self.heartbeats(now);
-            // 4. Re-requests.
-            work += self.serve_requests(now);
-            // 5. One sendmmsg for everything ready.
-            if !self.outbox.out.is_empty() {
-                self.send_outbox();
-            }
-            self.counters.queue_depth.set(self.queue.rx.len() as u64);
-            if work == 0 && open {
-                match self.idle {
-                    Idle::Spin => std::hint::spin_loop(),
-                    Idle::Yield => std::thread::yield_now(),
-                    Idle::Park => match self.queue.rx.recv_timeout(backoff) {
-                        Ok(batch) => {
-                            parked = Some(batch);
-                            backoff = Duration::from_micros(20);
-                        }
-                        Err(RecvTimeoutError::Timeout) => {
-                            backoff = (backoff * 2).min(Duration::from_millis(1))
-                        }
-                        Err(RecvTimeoutError::Disconnected) => open = false,
-                    },
-                }
+        while self.open {
+            let work = self.do_work(Instant::now());
+            if work == 0 && self.open {
+                self.idle_wait();
             } else {
-                backoff = Duration::from_micros(20);
+                self.backoff = Duration::from_micros(20);
             }
         }
         self.shutdown();
         self.counters.cpu_ns.set(net::clock::thread_cpu_ns());
+    }
+
+    /// Waits by the idle strategy; parking wakes as soon as a batch arrives (it is kept for
+    /// the next duty cycle).
+    fn idle_wait(&mut self) {
+        match self.idle {
+            Idle::Spin => std::hint::spin_loop(),
+            Idle::Yield => std::thread::yield_now(),
+            Idle::Park => match self.queue.rx.recv_timeout(self.backoff) {
+                Ok(batch) => {
+                    self.parked = Some(batch);
+                    self.backoff = Duration::from_micros(20);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.backoff = (self.backoff * 2).min(Duration::from_millis(1))
+                }
+                Err(RecvTimeoutError::Disconnected) => self.open = false,
+            },
+        }
+    }
+
+    /// Whether the input queue is still open (the feed has not ended).
+    pub fn is_open(&self) -> bool {
+        self.open
     }
 
     /// Finalizes partly filled datagrams: every group's (`all`), or only those whose oldest
@@ -400,9 +378,8 @@ impl Shard {
     }
 
     /// Appends a batch's records to their groups; returns the batch to the pool.
-    fn take_batch(&mut self, mut batch: Box<crate::batch::Batch>) -> usize {
+    fn take_batch(&mut self, mut batch: Box<crate::batch::Batch>, now: Instant) -> usize {
         let n = batch.len();
-        let now = Instant::now();
         for (rec, &mask) in batch.records.iter().zip(batch.masks.iter()) {
             let mut m = mask;
             while m != 0 {
@@ -441,7 +418,6 @@ impl Shard {
             g.counters.errors.add(1);
             warn_limited!(self.send_errors, group = %g.name, error = %e, "journal append failed");
         }
-        g.ring.push(rec);
         if let Some(w) = &mut g.tcp {
             w.push(rec);
         }
@@ -488,7 +464,8 @@ impl Shard {
         g.counters.datagrams.add(1);
         g.counters.bytes.add(len as u64);
         let next = g.builder.next_sequence();
-        g.counters.last_seq.set(next - 1);
+        // Journaled before: the retransmitter may serve up to here.
+        g.counters.last_seq.set_release(next - 1);
         g.builder.reset(next);
         g.first_append = None;
         g.last_sent = now;
@@ -525,116 +502,6 @@ impl Shard {
             }
         }
         n
-    }
-
-    /// Reads pending re-requests and queues the answers.
-    fn serve_requests(&mut self, now: Instant) -> usize {
-        let mut served = 0;
-        let mut buf = [0u8; 64];
-        for s in 0..self.rtx.len() {
-            for _ in 0..REQUESTS_PER_CYCLE {
-                let Ok((n, from)) = self.sockets[self.rtx[s].socket].recv_from(&mut buf) else {
-                    break;
-                };
-                served += 1;
-                let std::net::SocketAddr::V4(from) = from else {
-                    continue;
-                };
-                self.answer(s, &buf[..n.min(buf.len())], from, now);
-            }
-        }
-        served
-    }
-
-    fn answer(&mut self, server: usize, req: &[u8], from: SocketAddrV4, now: Instant) {
-        let Ok(r) = Request::new_checked(req) else {
-            self.counters.retransmit_malformed.add(1);
-            warn_limited!(self.rtx_log, len = req.len(), %from, "re-request of the wrong size; ignored");
-            return;
-        };
-        let session = r.session();
-        let Some(&li) = self.rtx[server]
-            .groups
-            .iter()
-            .find(|&&li| self.groups[li].session == session)
-        else {
-            self.counters.retransmit_unknown_session.add(1);
-            warn_limited!(self.rtx_log, %from, session = %session, "re-request for an unknown session; ignored");
-            return;
-        };
-        let socket = self.rtx[server].socket as u16;
-        let g = &mut self.groups[li];
-        g.counters.retransmit_requests.add(1);
-        match g.guard.check(*from.ip(), now) {
-            Err(Refusal::Denied) => {
-                g.counters.retransmit_denied.add(1);
-                warn_limited!(self.rtx_log, %from, "re-request from outside the allowed subnets; dropped");
-                return;
-            }
-            Err(Refusal::RateLimited) => {
-                g.counters.retransmit_rate_limited.add(1);
-                return;
-            }
-            Err(Refusal::Busy) => {
-                g.counters.retransmit_busy.add(1);
-                warn_limited!(self.rtx_log, %from, "re-requests from too many sources at once; new source dropped");
-                return;
-            }
-            Ok(()) => {}
-        }
-        // Only sequences already sent or journaled are served; future ones get no answer.
-        let committed = g.builder.sequence();
-        let (first, asked) = (r.sequence(), u64::from(r.count()));
-        if first == 0 || first >= committed || asked == 0 {
-            g.counters.retransmit_unanswerable.add(1);
-            return;
-        }
-        let last = first
-            .saturating_add(asked.min(u64::from(g.cap)))
-            .min(committed);
-        let mut seq = first;
-        while seq < last {
-            if !self.outbox.room() {
-                self.send_outbox();
-            }
-            let g = &mut self.groups[li];
-            let off = self.outbox.used;
-            let cap = self.outbox.max_payload.min(g.builder.max_payload());
-            let Ok(mut pb) =
-                PacketBuilder::new(&mut self.outbox.arena[off..off + cap], cap, &g.session, seq)
-            else {
-                return;
-            };
-            let mut rec = [0u8; RECORD_SIZE];
-            while seq < last && pb.fits(RECORD_SIZE) {
-                let found = match g.ring.get(seq) {
-                    Some(r) => {
-                        rec = *r;
-                        true
-                    }
-                    None => g.journal.read(seq, &mut rec),
-                };
-                if !found || pb.append(&rec).is_err() {
-                    break;
-                }
-                seq += 1;
-            }
-            let (len, count) = (pb.len(), pb.count());
-            if count == 0 {
-                return;
-            }
-            self.outbox.used += len;
-            self.outbox.out.push(OutDatagram {
-                offset: off as u32,
-                len: len as u32,
-                dest: from,
-                socket,
-                group: li as u16,
-                segment: 0,
-            });
-            g.counters.retransmit_messages.add(u64::from(count));
-            g.counters.retransmit_datagrams.add(1);
-        }
     }
 
     /// Journals first, then one sendmmsg (per socket) for everything in the outbox.
@@ -690,8 +557,12 @@ impl Shard {
 
     /// Flush everything, send end of session a few times (still answering re-requests), sync.
     fn shutdown(&mut self) {
+        let now = Instant::now();
+        if let Some(batch) = self.parked.take() {
+            self.take_batch(batch, now);
+        }
         while let Ok(batch) = self.queue.rx.try_recv() {
-            self.take_batch(batch);
+            self.take_batch(batch, now);
         }
         self.flush(Instant::now(), true);
         if !self.outbox.out.is_empty() {
@@ -702,8 +573,8 @@ impl Shard {
                 w.end();
             }
         }
-        // End of session a few times, then once a second while lingering; re-requests are
-        // answered all along.
+        // End of session a few times, then once a second while lingering (the retransmitter
+        // answers re-requests all along).
         let end = Instant::now() + self.linger;
         let mut sent = 0;
         let mut next_eos = Instant::now();
@@ -721,7 +592,6 @@ impl Shard {
                         Duration::from_secs(1)
                     };
             }
-            self.serve_requests(now);
             if !self.outbox.out.is_empty() {
                 self.send_outbox();
             }
@@ -749,7 +619,12 @@ pub struct ShardSet {
     pub group_counters: Vec<Arc<GroupCounters>>,
     /// The SoupBinTCP server, when `[tcp]` is configured.
     pub tcp: Option<TcpServer>,
+    /// The re-request server addresses actually bound (port 0 resolved), all shards.
+    pub retransmit_addrs: Vec<std::net::SocketAddr>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    retransmitters: Vec<std::thread::JoinHandle<()>>,
+    /// Tells the retransmitters to finish once the shards have.
+    retransmit_stop: Arc<AtomicBool>,
 }
 
 impl ShardSet {
@@ -776,6 +651,8 @@ impl ShardSet {
         let mut inputs = Vec::new();
         let mut shard_counters = Vec::new();
         let mut tcp_readers: Vec<(usize, WindowReader)> = Vec::new();
+        let mut rtxs = Vec::new();
+        let mut retransmit_addrs = Vec::new();
         for s in &cfg.shards {
             let owned: Vec<(usize, Group)> = s
                 .groups
@@ -798,6 +675,11 @@ impl ShardSet {
             let mut shard = Shard::new(spec, queue, counters.clone(), stop.clone())?;
             tcp_readers.extend(shard.take_tcp_readers());
             shards.push(shard);
+            // After the shard: its journals exist for the retransmitter to read.
+            let rtx =
+                Retransmitter::new(&owned, &cfg.journal.dir, &group_counters, counters.clone())?;
+            retransmit_addrs.extend(rtx.local_addrs());
+            rtxs.push((rtx, s.retransmit_core));
             inputs.push(input);
             shard_counters.push(counters);
         }
@@ -837,7 +719,32 @@ impl ShardSet {
             })
             .collect::<std::io::Result<_>>()
             .map_err(|e| format!("starting shard threads: {e}"))?;
+        let retransmit_stop = Arc::new(AtomicBool::new(false));
+        let retransmitters = rtxs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (rtx, core))| {
+                let stop = retransmit_stop.clone();
+                std::thread::Builder::new()
+                    .name(format!("retransmit-{i}"))
+                    .spawn(move || {
+                        if let Some(id) = core {
+                            if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                                tracing::warn!(
+                                    core = id,
+                                    "could not pin the retransmitter; running unpinned"
+                                );
+                            }
+                        }
+                        rtx.run(stop)
+                    })
+            })
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| format!("starting retransmitter threads: {e}"))?;
         Ok(ShardSet {
+            retransmit_addrs,
+            retransmitters,
+            retransmit_stop,
             inputs,
             shard_counters,
             group_counters,
@@ -852,6 +759,11 @@ impl ShardSet {
         let mut ok = true;
         for t in self.threads {
             ok &= t.join().is_ok(); // every thread is joined, even after a panic
+        }
+        // The shards lingered answering nothing themselves; now the re-request servers stop.
+        self.retransmit_stop.store(true, Ordering::Relaxed);
+        for t in self.retransmitters {
+            ok &= t.join().is_ok();
         }
         if let Some(tcp) = self.tcp {
             ok &= tcp.join();

@@ -457,7 +457,8 @@ fn stat_watches_a_running_distributor() {
                 }
             };
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                sub.poll_for(&mut Nothing, Duration::from_millis(20)).unwrap();
+                sub.poll_for(&mut Nothing, Duration::from_millis(20))
+                    .unwrap();
             }
             sub.stats().messages
         })

@@ -124,6 +124,9 @@ pub struct Shard {
     /// Core the shard's thread is pinned to.
     pub core: usize,
     pub groups: Vec<String>,
+    /// Core of the shard's retransmitter (re-request answers); absent = not pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retransmit_core: Option<usize>,
     #[serde(default = "d_idle")]
     pub idle: Idle,
 }

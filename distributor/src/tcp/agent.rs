@@ -94,6 +94,12 @@ fn client_mut(clients: &mut [Option<Client>], token: u32) -> Option<&mut Client>
     clients.get_mut(token as usize).and_then(|c| c.as_mut())
 }
 
+impl crate::agent::Agent for Agent {
+    fn do_work(&mut self, now: Instant) -> usize {
+        self.cycle(now)
+    }
+}
+
 impl Agent {
     pub fn new(
         cfg: &Tcp,
@@ -195,7 +201,7 @@ impl Agent {
     pub fn run(mut self) {
         loop {
             let now = Instant::now();
-            self.do_work(now);
+            self.cycle(now);
             if self.finished(now) {
                 break;
             }
@@ -235,8 +241,9 @@ impl Agent {
         served || now >= deadline + END_GRACE
     }
 
-    /// One duty cycle; returns the work done (bytes sent, events handled).
-    pub fn do_work(&mut self, now: Instant) -> usize {
+    /// One duty cycle; returns the work done (events handled: completions, input,
+    /// connections).
+    pub fn cycle(&mut self, now: Instant) -> usize {
         let mut work = 0;
         // 1. Plan one send per client.
         for t in 0..self.clients.len() {
