@@ -55,10 +55,14 @@ struct GroupState {
 const GSO_MAX_SEGMENTS: u16 = 64;
 const GSO_MAX_BYTES: u32 = 65_507;
 
-/// Datagrams ready to send: bytes in one arena, entries pointing into it.
+/// Datagrams ready to send: bytes in one arena, entries pointing into it. Each group fills its
+/// own region of the arena, so a group's datagrams of one duty cycle lie back to back and
+/// become one GSO run, whatever the other groups append in between.
 struct Outbox {
     arena: Vec<u8>,
-    used: usize,
+    /// Per local group: start of its region and bytes used in it.
+    regions: Vec<(usize, usize)>,
+    region_len: usize,
     out: Vec<OutDatagram>,
     max_payload: usize,
     /// Most destinations one datagram goes to (A, B, unicast copies, or one for an answer).
@@ -88,10 +92,25 @@ impl Outbox {
         }
     }
 
-    /// Whether one more datagram (to all of its destinations) fits without growing.
-    fn room(&self) -> bool {
-        self.used + self.max_payload <= self.arena.len()
+    /// Whether one more datagram of group `li` (to all of its destinations) fits without
+    /// growing.
+    fn room(&self, li: usize) -> bool {
+        self.regions[li].1 + self.max_payload <= self.region_len
             && self.out.len() + self.max_dests <= self.out.capacity()
+    }
+
+    /// Takes `len` bytes of group `li`'s region (after `room`); returns their offset.
+    fn take(&mut self, li: usize, len: usize) -> usize {
+        let (start, used) = self.regions[li];
+        self.regions[li].1 = used + len;
+        start + used
+    }
+
+    fn clear(&mut self) {
+        for r in &mut self.regions {
+            r.1 = 0;
+        }
+        self.out.clear();
     }
 }
 
@@ -285,6 +304,9 @@ impl Shard {
             });
         }
         let max_dests = states.iter().map(|g| g.dests.len()).max().unwrap_or(1);
+        // At least 64 datagrams per group (a full GSO run), the outbox's total otherwise split.
+        let per_group = (OUTBOX_DATAGRAMS / groups.len().max(1)).max(64);
+        let region_len = per_group * max_payload.max(64);
         Ok(Shard {
             core,
             idle,
@@ -292,9 +314,10 @@ impl Shard {
             local,
             sockets,
             outbox: Outbox {
-                arena: vec![0u8; OUTBOX_DATAGRAMS * max_payload.max(64)],
-                used: 0,
-                out: Vec::with_capacity(OUTBOX_DATAGRAMS * max_dests + 16),
+                arena: vec![0u8; region_len * groups.len().max(1)],
+                regions: (0..groups.len()).map(|li| (li * region_len, 0)).collect(),
+                region_len,
+                out: Vec::with_capacity(per_group * groups.len().max(1) * max_dests + 16),
                 max_payload: max_payload.max(64),
                 max_dests,
             },
@@ -426,14 +449,14 @@ impl Shard {
 
     /// Moves group `li`'s datagram into the outbox (once per destination) and starts the next.
     fn finalize(&mut self, li: usize, now: Instant) {
-        if !self.outbox.room() {
+        if !self.outbox.room(li) {
             self.send_outbox();
         }
         let g = &mut self.groups[li];
         let bytes = g.builder.as_bytes();
-        let (off, len) = (self.outbox.used, bytes.len());
+        let len = bytes.len();
+        let off = self.outbox.take(li, len);
         self.outbox.arena[off..off + len].copy_from_slice(bytes);
-        self.outbox.used += len;
         // Extend the group's GSO run when this datagram follows it directly and is no longer
         // than its segments (a shorter one ends the run).
         let n = g.dests.len();
@@ -473,11 +496,11 @@ impl Shard {
 
     /// Queues a header-only packet (heartbeat or end of session) to all of a group's feeds.
     fn control_packet(&mut self, li: usize, end_of_session: bool) {
-        if !self.outbox.room() {
+        if !self.outbox.room(li) {
             self.send_outbox();
         }
         let g = &mut self.groups[li];
-        let off = self.outbox.used;
+        let off = self.outbox.take(li, moldudp64::HEADER_LEN);
         let next = g.builder.next_sequence();
         let buf = &mut self.outbox.arena[off..off + moldudp64::HEADER_LEN];
         let len = if end_of_session {
@@ -485,7 +508,6 @@ impl Shard {
         } else {
             moldudp64::emit_heartbeat(buf, &g.session, next)
         };
-        self.outbox.used += len;
         self.outbox.push_to_all(off, len, &g.dests, li, 0);
     }
 
@@ -512,11 +534,9 @@ impl Shard {
                 warn_limited!(self.send_errors, group = %g.name, error = %e, "journal write failed");
             }
         }
-        let r = self.sender.send_all(
-            &self.sockets,
-            &self.outbox.arena[..self.outbox.used],
-            &self.outbox.out,
-        );
+        let r = self
+            .sender
+            .send_all(&self.sockets, &self.outbox.arena, &self.outbox.out);
         self.counters.sendmmsg_calls.add(r.calls);
         self.counters.datagrams_sent.add(r.sent);
         self.counters.gso_sends.add(r.gso_sends);
@@ -545,8 +565,7 @@ impl Shard {
                 "datagrams refused by the kernel"
             );
         }
-        self.outbox.used = 0;
-        self.outbox.out.clear();
+        self.outbox.clear();
         // TCP clients get what multicast got.
         for g in &mut self.groups {
             if let Some(w) = &mut g.tcp {
