@@ -1,18 +1,17 @@
 //! The TCP agent's duty cycle: plan one send per client with data waiting, hand them all to
 //! the kernel at once, then apply the completions, input and new connections.
 
-use super::client::{CatchUp, Client, Phase, Plan, Request, CATCHUP_FRAMES};
+use super::client::{Client, Phase, Plan, CATCHUP_FRAMES};
+use super::io::Io;
 use super::{ClientLag, Reason, TcpCounters, TcpGroup};
 use crate::config::{Tcp, TcpIo};
 use crate::journal::JournalReader;
 use ipnet::Ipv4Net;
 use net::ratelog::RateLimited;
-use net::tcp_epoll::EpollIo;
-use net::uring::{Event, SendData, SendOp, Uring};
+use net::uring::{Event, SendData, SendOp};
 use net::warn_limited;
 use net::window::FRAME;
 use protocol::schema::RECORD_SIZE;
-use protocol::soupbintcp::{RejectReason, ServerRepr};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,46 +29,41 @@ pub enum Backend {
     Naive,
 }
 
-enum Io {
-    Uring(Box<Uring>),
-    Epoll(EpollIo),
-}
-
 /// Frames one window send may carry (the socket takes less anyway).
-const MAX_SEND_FRAMES: u64 = 4096;
+pub(super) const MAX_SEND_FRAMES: u64 = 4096;
 /// Longest idle wait (input and connections wake it at once; new data within this).
 const MAX_IDLE_WAIT: Duration = Duration::from_micros(500);
 /// After the sessions ended (and linger): how long clients still get their rest and `Z`.
 const END_GRACE: Duration = Duration::from_secs(3);
 
 pub struct Agent {
-    listener: TcpListener,
-    io: Io,
-    groups: Vec<TcpGroup>,
-    journals: Vec<Option<JournalReader>>,
-    allow: Vec<Ipv4Net>,
-    users: Vec<([u8; 6], [u8; 10])>,
-    max_clients: usize,
-    heartbeat: Duration,
-    login_timeout: Duration,
-    idle_timeout: Duration,
-    lag_limit: u64,
-    sndbuf: usize,
-    clients: Vec<Option<Client>>,
-    free: Vec<u32>,
-    connected: usize,
-    events: Vec<Event>,
-    sends: Vec<SendOp<'static>>,
-    records: Vec<[u8; RECORD_SIZE]>,
-    counters: Arc<TcpCounters>,
-    logs: Vec<RateLimited>,
-    accept_log: RateLimited,
-    stop: Arc<AtomicBool>,
-    linger: Duration,
-    ended_at: Option<Instant>,
-    idle_wait: Duration,
-    last_timers: Instant,
-    last_lags: Instant,
+    pub(super) listener: TcpListener,
+    pub(super) io: Io,
+    pub(super) groups: Vec<TcpGroup>,
+    pub(super) journals: Vec<Option<JournalReader>>,
+    pub(super) allow: Vec<Ipv4Net>,
+    pub(super) users: Vec<([u8; 6], [u8; 10])>,
+    pub(super) max_clients: usize,
+    pub(super) heartbeat: Duration,
+    pub(super) login_timeout: Duration,
+    pub(super) idle_timeout: Duration,
+    pub(super) lag_limit: u64,
+    pub(super) sndbuf: usize,
+    pub(super) clients: Vec<Option<Client>>,
+    pub(super) free: Vec<u32>,
+    pub(super) connected: usize,
+    pub(super) events: Vec<Event>,
+    pub(super) sends: Vec<SendOp<'static>>,
+    pub(super) records: Vec<[u8; RECORD_SIZE]>,
+    pub(super) counters: Arc<TcpCounters>,
+    pub(super) logs: Vec<RateLimited>,
+    pub(super) accept_log: RateLimited,
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) linger: Duration,
+    pub(super) ended_at: Option<Instant>,
+    pub(super) idle_wait: Duration,
+    pub(super) last_timers: Instant,
+    pub(super) last_lags: Instant,
 }
 
 /// Reuses a vector's allocation for a shorter lifetime (in-place collect of an empty vector).
@@ -115,32 +109,8 @@ impl Agent {
             TcpIo::Epoll => Backend::Epoll,
             TcpIo::Auto | TcpIo::IoUring => Backend::Uring,
         });
-        let io = match want {
-            Backend::Uring => {
-                let windows: Vec<_> = groups.iter().map(|g| &g.window).collect();
-                match Uring::new(4096, &windows) {
-                    Ok(u) => {
-                        counters.backend.set(1);
-                        counters.fixed_buffers.set(u64::from(u.fixed_send()));
-                        Io::Uring(Box::new(u))
-                    }
-                    Err(e) if cfg.io == TcpIo::Auto || backend.is_some() => {
-                        tracing::warn!(error = %e, "io_uring unavailable; the TCP agent uses epoll and one send per client");
-                        counters.backend.set(2);
-                        Io::Epoll(EpollIo::new(false)?)
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Backend::Epoll => {
-                counters.backend.set(2);
-                Io::Epoll(EpollIo::new(false)?)
-            }
-            Backend::Naive => {
-                counters.backend.set(3);
-                Io::Epoll(EpollIo::new(true)?)
-            }
-        };
+        let fallback = cfg.io == TcpIo::Auto || backend.is_some();
+        let io = Io::open(want, fallback, &groups, &counters)?;
         let journals = groups
             .iter()
             .map(|g| match JournalReader::open(&g.journal) {
@@ -277,23 +247,13 @@ impl Agent {
         let planned = sends.len();
         let wait = (planned == 0).then_some(self.idle_wait);
         let mut events = std::mem::take(&mut self.events);
-        let r = match &mut self.io {
-            Io::Uring(u) => {
-                let _ = u.arm_accept(self.listener.as_fd());
-                let r = u.cycle(&sends, wait, &mut events);
-                self.counters.send_syscalls.set(u.enters);
-                self.counters.syscalls.set(u.enters);
-                self.counters.sqes.set(u.sqes);
-                r
-            }
-            Io::Epoll(e) => {
-                let _ = e.arm_accept(self.listener.as_fd());
-                let r = e.cycle(&sends, wait, Some(self.listener.as_fd()), &mut events);
-                self.counters.send_syscalls.set(e.send_calls);
-                self.counters.syscalls.set(e.send_calls + e.other_calls);
-                r
-            }
-        };
+        let r = self.io.cycle(
+            self.listener.as_fd(),
+            &sends,
+            wait,
+            &mut events,
+            &self.counters,
+        );
         self.sends = recycle_back(sends);
         if let Err(e) = r {
             warn_limited!(self.accept_log, error = %e, "TCP agent cycle failed");
@@ -315,86 +275,6 @@ impl Agent {
             self.timers(now);
         }
         work
-    }
-
-    /// Decides what client `t` gets this cycle.
-    fn plan(&mut self, t: usize, now: Instant) {
-        let Some(c) = self.clients[t].as_mut() else {
-            return;
-        };
-        c.plan = Plan::Nothing;
-        if c.phase == Phase::Closing {
-            return;
-        }
-        if !c.control_pending().is_empty() {
-            c.plan = Plan::Control;
-            return;
-        }
-        if c.phase != Phase::Live {
-            return;
-        }
-        let w = &self.groups[c.group].window;
-        let published = w.published();
-        // Finish a journal run first.
-        if let Some(cu) = &c.catchup {
-            if cu.holds(c.seq) {
-                let end = (cu.first + cu.frames as u64 - c.seq) as usize * FRAME;
-                c.plan = Plan::CatchUp { len: end - c.skip };
-                return;
-            }
-        }
-        if c.seq < published {
-            let lag = published - c.seq;
-            let behind = c.seq < w.live_from(published)
-                || lag > self.lag_limit
-                || (c.behind && lag > self.lag_limit / 2);
-            if !behind {
-                c.behind = false;
-                c.catchup = None;
-                let end = published.min(c.seq + MAX_SEND_FRAMES);
-                c.plan = Plan::Window { seq: c.seq, end };
-                return;
-            }
-            if !c.behind {
-                c.behind = true;
-                self.counters.catchups.add(1);
-            }
-            let frames = (lag as usize).min(CATCHUP_FRAMES);
-            let got = match self.journals[c.group].as_mut() {
-                Some(j) => j.read_run(c.seq, &mut self.records[..frames]),
-                None => 0,
-            };
-            if got == 0 {
-                self.close(t as u32, Reason::JournalUnreadable);
-                return;
-            }
-            let Some(c) = self.clients[t].as_mut() else {
-                return;
-            };
-            let cu = c.catchup.get_or_insert_with(|| Box::new(CatchUp::new()));
-            cu.first = c.seq;
-            cu.frames = got;
-            for (i, rec) in self.records[..got].iter().enumerate() {
-                let f = &mut cu.buf[i * FRAME..(i + 1) * FRAME];
-                f[..3].copy_from_slice(&protocol::soupbintcp::SEQUENCED_RECORD_HEADER);
-                f[3..].copy_from_slice(rec);
-            }
-            self.counters.journal_records.add(got as u64);
-            c.plan = Plan::CatchUp {
-                len: got * FRAME - c.skip,
-            };
-            return;
-        }
-        // Caught up: end of session, or a heartbeat when quiet.
-        if w.ended() && !c.end_sent && c.seq >= w.published() {
-            c.control(ServerRepr::EndOfSession);
-            c.close_after_control = Some(Reason::EndOfSession);
-            c.end_sent = true;
-            c.plan = Plan::Control;
-        } else if now.duration_since(c.last_tx) >= self.heartbeat {
-            c.control(ServerRepr::Heartbeat);
-            c.plan = Plan::Control;
-        }
     }
 
     fn event(&mut self, ev: Event, now: Instant) {
@@ -439,10 +319,7 @@ impl Agent {
             }
         };
         let c = Client::new(sock, peer, now);
-        let armed = match &mut self.io {
-            Io::Uring(u) => u.arm_recv(token, c.sock.as_fd()),
-            Io::Epoll(e) => e.arm_recv(token, c.sock.as_fd()),
-        };
+        let armed = self.io.watch(token, c.sock.as_fd());
         self.clients[token as usize] = Some(c);
         self.connected += 1;
         self.counters.accepted.add(1);
@@ -525,10 +402,7 @@ impl Agent {
         let mut count = 0;
         let mut overflow = false;
         {
-            let bytes = match &self.io {
-                Io::Uring(u) => u.received(token, n),
-                Io::Epoll(e) => e.received(token, n),
-            };
+            let bytes = self.io.received(token, n);
             c.input(bytes, &mut |r| {
                 if count < requests.len() {
                     requests[count] = Some(r);
@@ -552,81 +426,15 @@ impl Agent {
             self.request(token, r, now);
         }
         if let Some(c) = self.clients[token as usize].as_ref() {
-            if c.phase != Phase::Closing {
-                let r = match &mut self.io {
-                    Io::Uring(u) => u.arm_recv(token, c.sock.as_fd()),
-                    Io::Epoll(_) => Ok(()),
-                };
-                if r.is_err() {
-                    self.close(token, Reason::SendError);
-                }
-            }
-        }
-    }
-
-    fn request(&mut self, token: u32, r: Request, _now: Instant) {
-        let Some(c) = self.clients[token as usize].as_mut() else {
-            return;
-        };
-        match r {
-            Request::Close(reason) => self.close(token, reason),
-            Request::Heartbeat if c.phase == Phase::Login => self.close(token, Reason::BeforeLogin),
-            Request::Heartbeat => {}
-            Request::Login { .. } if c.phase != Phase::Login => self.close(token, Reason::BadFrame),
-            Request::Login {
-                username,
-                password,
-                session,
-                sequence,
-            } => {
-                let authorized = self.users.is_empty()
-                    || self
-                        .users
-                        .iter()
-                        .any(|(u, p)| *u == username && *p == password);
-                let group = if session.0 == [b' '; 10] {
-                    (self.groups.len() == 1).then_some(0)
-                } else {
-                    self.groups.iter().position(|g| g.session == session)
-                };
-                let reject = match (authorized, group) {
-                    (false, _) => Some((RejectReason::NotAuthorized, Reason::NotAuthorized)),
-                    (true, None) => {
-                        Some((RejectReason::SessionUnavailable, Reason::SessionUnavailable))
-                    }
-                    _ => None,
-                };
-                if let Some((code, reason)) = reject {
-                    c.control(ServerRepr::Rejected(code));
-                    c.close_after_control = Some(reason);
-                    return;
-                }
-                let g = group.unwrap_or(0);
-                let published = self.groups[g].window.published();
-                // 0: from the next message; beyond the stream: from the next message too
-                // (the `A` tells the client where it starts).
-                let seq = if sequence == 0 {
-                    published
-                } else {
-                    sequence.min(published)
-                };
-                c.group = g;
-                c.seq = seq;
-                c.skip = 0;
-                c.phase = Phase::Live;
-                c.control(ServerRepr::Accepted {
-                    session: self.groups[g].session,
-                    sequence: seq,
-                });
-                self.counters.logins.add(1);
-                tracing::debug!(peer = %c.peer, group = %self.groups[g].name, seq, "TCP login");
+            if c.phase != Phase::Closing && self.io.rearm(token, c.sock.as_fd()).is_err() {
+                self.close(token, Reason::SendError);
             }
         }
     }
 
     /// Ends client `token`: counted, logged (rate-limited per reason), socket shut down; the
     /// slot is freed once no receive is in flight for it.
-    fn close(&mut self, token: u32, reason: Reason) {
+    pub(super) fn close(&mut self, token: u32, reason: Reason) {
         let Some(c) = client_mut(&mut self.clients, token) else {
             return;
         };
@@ -649,18 +457,12 @@ impl Agent {
 
     /// Frees a closing client's slot when the kernel holds nothing of it.
     fn reap(&mut self, token: u32) {
-        let busy = match &self.io {
-            Io::Uring(u) => u.recv_busy(token),
-            Io::Epoll(_) => false,
-        };
-        if busy {
+        if self.io.busy(token) {
             return;
         }
         let t = token as usize;
         if let Some(c) = self.clients[t].take() {
-            if let Io::Epoll(e) = &mut self.io {
-                e.release(token, c.sock.as_fd());
-            }
+            self.io.release(token, c.sock.as_fd());
             drop(c);
             self.free.push(token);
             self.connected -= 1;

@@ -10,6 +10,8 @@
 
 mod agent;
 mod client;
+mod io;
+mod serve;
 
 pub use agent::Backend;
 pub use client::{InputFramer, Request};

@@ -4,19 +4,23 @@
 //! groups, feeds A and B, unicast destinations — to the kernel in one sendmmsg. Re-requests
 //! are answered by the shard's retransmitter agent on another thread (`retransmitter.rs`).
 
+mod outbox;
+mod set;
+
+pub use set::ShardSet;
+
 use crate::agent::Agent;
-use crate::batch::{self, ShardInput, ShardQueue};
-use crate::config::{Config, Group, Idle, Journal as JournalCfg};
+use crate::batch::ShardQueue;
+use crate::config::{Group, Idle, Journal as JournalCfg};
 use crate::counters::{GroupCounters, ShardCounters};
 use crate::journal::Journal;
-use crate::retransmitter::Retransmitter;
-use crate::tcp::{TcpGroup, TcpServer};
 use crossbeam_channel::{RecvTimeoutError, TryRecvError};
 use net::ratelog::RateLimited;
 use net::socket::SendOptions;
 use net::warn_limited;
 use net::window::{WindowReader, WindowWriter};
-use net::{MmsgSender, OutDatagram};
+use net::MmsgSender;
+use outbox::Outbox;
 use protocol::moldudp64::{self, PacketBuilder, Session};
 use protocol::schema::RECORD_SIZE;
 use std::net::{SocketAddrV4, UdpSocket};
@@ -54,65 +58,6 @@ struct GroupState {
 /// Segments in one GSO send at most (the kernel's UDP_MAX_SEGMENTS is 64), and its bytes.
 const GSO_MAX_SEGMENTS: u16 = 64;
 const GSO_MAX_BYTES: u32 = 65_507;
-
-/// Datagrams ready to send: bytes in one arena, entries pointing into it. Each group fills its
-/// own region of the arena, so a group's datagrams of one duty cycle lie back to back and
-/// become one GSO run, whatever the other groups append in between.
-struct Outbox {
-    arena: Vec<u8>,
-    /// Per local group: start of its region and bytes used in it.
-    regions: Vec<(usize, usize)>,
-    region_len: usize,
-    out: Vec<OutDatagram>,
-    max_payload: usize,
-    /// Most destinations one datagram goes to (A, B, unicast copies, or one for an answer).
-    max_dests: usize,
-}
-
-impl Outbox {
-    /// Queues the datagram at `arena[off..off + len]` once per destination of a group.
-    /// `segment`: the entries may grow into a GSO run of datagrams of this size (0: never).
-    fn push_to_all(
-        &mut self,
-        off: usize,
-        len: usize,
-        dests: &[(SocketAddrV4, u16)],
-        group: usize,
-        segment: u16,
-    ) {
-        for &(dest, socket) in dests {
-            self.out.push(OutDatagram {
-                offset: off as u32,
-                len: len as u32,
-                dest,
-                socket,
-                group: group as u16,
-                segment,
-            });
-        }
-    }
-
-    /// Whether one more datagram of group `li` (to all of its destinations) fits without
-    /// growing.
-    fn room(&self, li: usize) -> bool {
-        self.regions[li].1 + self.max_payload <= self.region_len
-            && self.out.len() + self.max_dests <= self.out.capacity()
-    }
-
-    /// Takes `len` bytes of group `li`'s region (after `room`); returns their offset.
-    fn take(&mut self, li: usize, len: usize) -> usize {
-        let (start, used) = self.regions[li];
-        self.regions[li].1 = used + len;
-        start + used
-    }
-
-    fn clear(&mut self) {
-        for r in &mut self.regions {
-            r.1 = 0;
-        }
-        self.out.clear();
-    }
-}
 
 /// What a shard is made of.
 pub struct ShardSpec<'a> {
@@ -626,167 +571,5 @@ impl Shard {
                 tracing::error!(group = %g.name, error = %e, "journal sync failed");
             }
         }
-    }
-}
-
-/// The shards of a config, running: the feed side of their queues and everyone's counters.
-pub struct ShardSet {
-    /// One per `[[shard]]`, in config order; dropping them tells the shards to shut down.
-    pub inputs: Vec<ShardInput>,
-    pub shard_counters: Vec<Arc<ShardCounters>>,
-    /// By global group index.
-    pub group_counters: Vec<Arc<GroupCounters>>,
-    /// The SoupBinTCP server, when `[tcp]` is configured.
-    pub tcp: Option<TcpServer>,
-    /// The re-request server addresses actually bound (port 0 resolved), all shards.
-    pub retransmit_addrs: Vec<std::net::SocketAddr>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-    retransmitters: Vec<std::thread::JoinHandle<()>>,
-    /// Tells the retransmitters to finish once the shards have.
-    retransmit_stop: Arc<AtomicBool>,
-}
-
-impl ShardSet {
-    /// Opens every shard's sockets and journals first (so that a bad address or journal fails
-    /// before anything runs), then starts each shard on its own thread.
-    pub fn start(
-        cfg: &Config,
-        stop: Arc<AtomicBool>,
-        linger: Duration,
-    ) -> Result<ShardSet, String> {
-        ShardSet::start_with(cfg, stop, linger, None)
-    }
-
-    /// As `start`, with the TCP agent's backend chosen by the caller (the bench).
-    pub fn start_with(
-        cfg: &Config,
-        stop: Arc<AtomicBool>,
-        linger: Duration,
-        tcp_backend: Option<crate::tcp::Backend>,
-    ) -> Result<ShardSet, String> {
-        let group_counters: Vec<Arc<GroupCounters>> =
-            cfg.groups.iter().map(|_| Arc::default()).collect();
-        let mut shards = Vec::new();
-        let mut inputs = Vec::new();
-        let mut shard_counters = Vec::new();
-        let mut tcp_readers: Vec<(usize, WindowReader)> = Vec::new();
-        let mut rtxs = Vec::new();
-        let mut retransmit_addrs = Vec::new();
-        for s in &cfg.shards {
-            let owned: Vec<(usize, Group)> = s
-                .groups
-                .iter()
-                .filter_map(|name| cfg.groups.iter().position(|g| &g.name == name))
-                .map(|i| (i, cfg.groups[i].clone()))
-                .collect();
-            let mask = owned.iter().fold(0u64, |m, (i, _)| m | (1 << i));
-            let (input, queue) = batch::channel(mask, cfg.feed.queue_depth);
-            let counters = Arc::new(ShardCounters::default());
-            let spec = ShardSpec {
-                core: s.core,
-                idle: s.idle,
-                groups: &owned,
-                journal: &cfg.journal,
-                group_counters: &group_counters,
-                linger,
-                tcp_window: cfg.tcp.as_ref().map(|t| t.window_frames()),
-            };
-            let mut shard = Shard::new(spec, queue, counters.clone(), stop.clone())?;
-            tcp_readers.extend(shard.take_tcp_readers());
-            shards.push(shard);
-            // After the shard: its journals exist for the retransmitter to read.
-            let rtx =
-                Retransmitter::new(&owned, &cfg.journal.dir, &group_counters, counters.clone())?;
-            retransmit_addrs.extend(rtx.local_addrs());
-            rtxs.push((rtx, s.retransmit_core));
-            inputs.push(input);
-            shard_counters.push(counters);
-        }
-        let tcp = match &cfg.tcp {
-            Some(t) => {
-                tcp_readers.sort_by_key(|(gi, _)| *gi);
-                let groups = tcp_readers
-                    .into_iter()
-                    .map(|(gi, window)| {
-                        let g = &cfg.groups[gi];
-                        let session = Session::new(&g.session).map_err(|e| e.to_string())?;
-                        Ok(TcpGroup {
-                            name: g.name.clone(),
-                            session,
-                            window,
-                            journal: crate::journal::path_for(&cfg.journal.dir, &session),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, String>>()?;
-                Some(TcpServer::start(
-                    t,
-                    groups,
-                    stop.clone(),
-                    linger,
-                    tcp_backend,
-                )?)
-            }
-            None => None,
-        };
-        let threads = shards
-            .into_iter()
-            .enumerate()
-            .map(|(i, sh)| {
-                std::thread::Builder::new()
-                    .name(format!("shard-{i}"))
-                    .spawn(move || sh.run())
-            })
-            .collect::<std::io::Result<_>>()
-            .map_err(|e| format!("starting shard threads: {e}"))?;
-        let retransmit_stop = Arc::new(AtomicBool::new(false));
-        let retransmitters = rtxs
-            .into_iter()
-            .enumerate()
-            .map(|(i, (rtx, core))| {
-                let stop = retransmit_stop.clone();
-                std::thread::Builder::new()
-                    .name(format!("retransmit-{i}"))
-                    .spawn(move || {
-                        if let Some(id) = core {
-                            if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
-                                tracing::warn!(
-                                    core = id,
-                                    "could not pin the retransmitter; running unpinned"
-                                );
-                            }
-                        }
-                        rtx.run(stop)
-                    })
-            })
-            .collect::<std::io::Result<_>>()
-            .map_err(|e| format!("starting retransmitter threads: {e}"))?;
-        Ok(ShardSet {
-            retransmit_addrs,
-            retransmitters,
-            retransmit_stop,
-            inputs,
-            shard_counters,
-            group_counters,
-            tcp,
-            threads,
-        })
-    }
-
-    /// Waits for every shard to finish (after its input was dropped); `false` if one panicked.
-    pub fn join(self) -> bool {
-        drop(self.inputs);
-        let mut ok = true;
-        for t in self.threads {
-            ok &= t.join().is_ok(); // every thread is joined, even after a panic
-        }
-        // The shards lingered answering nothing themselves; now the re-request servers stop.
-        self.retransmit_stop.store(true, Ordering::Relaxed);
-        for t in self.retransmitters {
-            ok &= t.join().is_ok();
-        }
-        if let Some(tcp) = self.tcp {
-            ok &= tcp.join();
-        }
-        ok
     }
 }
