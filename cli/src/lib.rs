@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod bench;
+mod bench_baselines;
 pub mod bench_tcp;
 pub mod cmd;
 pub mod metrics;
