@@ -29,6 +29,16 @@ pub enum Backend {
     Naive,
 }
 
+impl Backend {
+    pub fn label(self) -> &'static str {
+        match self {
+            Backend::Uring => "io_uring",
+            Backend::Epoll => "epoll",
+            Backend::Naive => "epoll, one send per message",
+        }
+    }
+}
+
 /// Frames one window send may carry (the socket takes less anyway).
 pub(super) const MAX_SEND_FRAMES: u64 = 4096;
 /// Longest idle wait (input and connections wake it at once; new data within this).
@@ -102,15 +112,17 @@ impl Agent {
         linger: Duration,
         backend: Option<Backend>,
         counters: Arc<TcpCounters>,
-    ) -> std::io::Result<Agent> {
-        let listener = TcpListener::bind(cfg.listen)?;
-        listener.set_nonblocking(true)?;
+    ) -> Result<Agent, String> {
+        let at = |e: std::io::Error| format!("tcp.listen {}: {e}", cfg.listen);
+        let listener = TcpListener::bind(cfg.listen).map_err(at)?;
+        listener.set_nonblocking(true).map_err(at)?;
         let want = backend.unwrap_or(match cfg.io {
             TcpIo::Epoll => Backend::Epoll,
             TcpIo::Auto | TcpIo::IoUring => Backend::Uring,
         });
         let fallback = cfg.io == TcpIo::Auto || backend.is_some();
-        let io = Io::open(want, fallback, &groups, &counters)?;
+        let io = Io::open(want, fallback, &groups, &counters)
+            .map_err(|e| format!("tcp.io: the TCP agent cannot use {}: {e}", want.label()))?;
         let journals = groups
             .iter()
             .map(|g| match JournalReader::open(&g.journal) {

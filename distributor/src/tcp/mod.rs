@@ -173,8 +173,7 @@ impl TcpServer {
         backend: Option<Backend>,
     ) -> Result<TcpServer, String> {
         let counters = Arc::new(TcpCounters::default());
-        let agent = agent::Agent::new(cfg, groups, stop, linger, backend, counters.clone())
-            .map_err(|e| format!("tcp.listen {}: {e}", cfg.listen))?;
+        let agent = agent::Agent::new(cfg, groups, stop, linger, backend, counters.clone())?;
         let local_addr = agent.local_addr();
         let core = cfg.core;
         let thread = std::thread::Builder::new()
