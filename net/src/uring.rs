@@ -82,7 +82,12 @@ impl Uring {
     /// when io_uring is unavailable (old kernel, `kernel.io_uring_disabled`, seccomp) or lacks
     /// send, receive or multishot accept: the caller falls back to epoll.
     pub fn new(entries: u32, windows: &[&WindowReader]) -> io::Result<Uring> {
-        let ring = IoUring::new(entries)?;
+        // Completions are reaped by the one thread that submits, at each enter: no need for
+        // the kernel to interrupt it to run task work (falls back where unsupported).
+        let ring = IoUring::builder()
+            .setup_coop_taskrun()
+            .build(entries)
+            .or_else(|_| IoUring::new(entries))?;
         let mut probe = io_uring::Probe::new();
         ring.submitter().register_probe(&mut probe)?;
         for code in [
