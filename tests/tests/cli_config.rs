@@ -523,7 +523,15 @@ fn doctor_checks_the_host_against_the_config() {
     // A feed whose receive buffer is beyond anything rmem_max allows here.
     let feed = "source = \"multicast\"\ngroup = \"239.207.1.1:30999\"\nrcvbuf = 1000000000000";
     let cfg = dir.join("d.toml");
-    std::fs::write(&cfg, config(feed, std::slice::from_ref(&g), &journal)).unwrap();
+    let tcp = format!(
+        "\n[tcp]\nlisten = \"127.0.0.1:{}\"\nmax_clients = 100000\n",
+        ports(4) + 14
+    );
+    std::fs::write(
+        &cfg,
+        config(feed, std::slice::from_ref(&g), &journal) + &tcp,
+    )
+    .unwrap();
     let (code, out, err) = tickcast(
         &["doctor", "--config", cfg.to_str().unwrap()],
         Duration::from_secs(30),
@@ -562,6 +570,9 @@ fn doctor_checks_the_host_against_the_config() {
         "journal.dir",
         "clock source",
         "core 0",
+        "tcp.listen 127.0.0.1:",
+        "open files limit",
+        "io_uring: a ring",
     ] {
         assert!(out.contains(what), "{what} checked: {out}");
     }

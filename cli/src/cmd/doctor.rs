@@ -231,6 +231,9 @@ pub fn checks(cfg: &Config) -> Vec<Check> {
             "a kernel of 4.18 or later",
         )
     });
+    if let Some(t) = &cfg.tcp {
+        out.extend(tcp_checks(t));
+    }
     // Journal.
     out.push(journal_check(cfg));
     // Clock.
@@ -243,6 +246,46 @@ pub fn checks(cfg: &Config) -> Vec<Check> {
             format!("clock source: {clock} (reading the clock costs more than with tsc)"),
             "echo tsc > /sys/devices/system/clocksource/clocksource0/current_clocksource",
         )
+    });
+    out
+}
+
+/// The SoupBinTCP server's needs: its port, descriptors for `max_clients`, a working ring.
+fn tcp_checks(t: &distributor::config::Tcp) -> Vec<Check> {
+    let mut out = Vec::new();
+    out.push(match std::net::TcpListener::bind(t.listen) {
+        Ok(_) => ok(format!("tcp.listen {}: free", t.listen)),
+        Err(e) => bad(
+            format!("tcp.listen {}: {e}", t.listen),
+            "stop what holds the port (another tickcast?) or choose another tcp.listen",
+        ),
+    });
+    // "Max open files  SOFT  HARD  files" in /proc/self/limits.
+    let soft = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).map(str::to_string))
+        });
+    let need = t.max_clients as u64 + 256;
+    out.push(match soft.as_deref().map(|s| s.parse::<u64>()) {
+        Some(Ok(n)) if n < need => bad(
+            format!("open files limit {n} < tcp.max_clients + 256 = {need}"),
+            format!("LimitNOFILE={need} in the systemd unit, or ulimit -n {need}"),
+        ),
+        Some(Ok(n)) => ok(format!(
+            "open files limit {n}: enough for {} TCP clients",
+            t.max_clients
+        )),
+        _ => ok("open files limit: unlimited"),
+    });
+    out.push(match net::uring::Uring::new(8, &[]) {
+        Ok(_) => ok("io_uring: a ring with send, receive and multishot accept opens"),
+        Err(e) => bad(
+            format!("io_uring: {e} (the TCP agent falls back to epoll)"),
+            "a kernel of 5.19 or later without a seccomp filter on io_uring",
+        ),
     });
     out
 }
