@@ -61,6 +61,8 @@ pub struct TcpSubscriber {
     opts: TcpOptions,
     stream: Option<TcpStream>,
     session: Session,
+    /// The session's name, for the handler's context (kept: no allocation per poll).
+    name: String,
     /// Sequence of the next `S` packet.
     next: u64,
     buf: Box<[u8]>,
@@ -94,6 +96,7 @@ impl TcpSubscriber {
             opts,
             stream: None,
             session,
+            name: session.as_str().to_string(),
             buf: vec![0u8; BUF].into_boxed_slice(),
             len: 0,
             last_rx: Instant::now(),
@@ -162,6 +165,7 @@ impl TcpSubscriber {
             match answer {
                 ServerRepr::Accepted { session, sequence } => {
                     self.session = session;
+                    self.name = session.as_str().to_string();
                     self.next = sequence;
                 }
                 ServerRepr::Rejected(r) => {
@@ -254,7 +258,7 @@ impl TcpSubscriber {
     fn frames<H: Handler>(&mut self, handler: &mut H) -> io::Result<usize> {
         let mut used = 0;
         let mut delivered = 0;
-        let name = self.session.as_str().to_string();
+        let name = &self.name;
         while let Some((frame, n)) =
             soupbintcp::split_frame(&self.buf[used..self.len], MAX_SERVER_FRAME)
                 .map_err(protocol_error)?
@@ -268,7 +272,7 @@ impl TcpSubscriber {
                         Ok(m) => {
                             let ctx = Context {
                                 group: 0,
-                                group_name: &name,
+                                group_name: name,
                                 session: self.session,
                                 seq,
                             };
@@ -284,7 +288,7 @@ impl TcpSubscriber {
                     // The server closes the connection after `Z`; closing second keeps no
                     // TIME_WAIT entry on this side, so the connection is left to it.
                     self.ended = true;
-                    handler.on_end_of_session(0, &name, self.next);
+                    handler.on_end_of_session(0, name, self.next);
                     break;
                 }
                 ServerRepr::Debug(_) => {}
