@@ -4,30 +4,12 @@
 use distributor::config::Config;
 use distributor::shard::ShardSet;
 use protocol::schema::{Body, OrderAdd, Price, Repr};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(p, l, n)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: net::alloc_count::Counting = net::alloc_count::Counting;
 
 #[test]
 fn shard_loop_does_not_allocate_per_message() {
@@ -98,10 +80,10 @@ fn shard_loop_does_not_allocate_per_message() {
     // (standing in for the feed thread, which warms itself in `run_feed`) here.
     distributor::batch::warm_thread();
     std::thread::sleep(Duration::from_millis(50));
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = net::alloc_count::allocations();
     feed(200_000);
     wait_for(300_000);
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = net::alloc_count::allocations() - before;
     drop(input);
     assert!(shards.join());
     let _ = std::fs::remove_dir_all(&dir);

@@ -5,31 +5,12 @@
 
 mod tcp_common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use subscriber_sdk::{Context, Handler, TcpSubscriber};
 use tcp_common::*;
 
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(p, l, n)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: net::alloc_count::Counting = net::alloc_count::Counting;
 
 /// Counts without storing anything.
 struct Count(u64);
@@ -58,9 +39,9 @@ fn tcp_fan_out_does_not_allocate_per_message() {
         let mut sub = TcpSubscriber::connect(options(s.addr, 1)).unwrap();
         let mut h = Count(0);
         pump(&mut s, &mut sub, &mut h, 20); // warm-up: buffers reach their sizes
-        let before = ALLOCS.load(Ordering::Relaxed);
+        let before = net::alloc_count::allocations();
         pump(&mut s, &mut sub, &mut h, 100);
-        let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+        let allocs = net::alloc_count::allocations() - before;
         println!("{b:?}: {allocs} allocations for 100 000 messages");
         assert!(
             allocs < 100,

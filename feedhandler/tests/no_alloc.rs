@@ -4,28 +4,9 @@
 use feedhandler::generator::{Generator, GeneratorConfig, MAX_MESSAGE};
 use feedhandler::source::{Frame, Framing};
 use feedhandler::{FeedHandler, SessionClock};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(p, l, n)
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: net::alloc_count::Counting = net::alloc_count::Counting;
 
 fn binaryfile(n: usize, seed: u64) -> Vec<u8> {
     let cfg = GeneratorConfig {
@@ -65,10 +46,10 @@ fn hot_path_does_not_allocate_per_message() {
         from: None,
     };
     fh.on_frame(&frame(&data[..cut]), &mut |_| normalized += 1); // warm-up
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = net::alloc_count::allocations();
     let msgs_before = fh.normalizer.stats.messages;
     fh.on_frame(&frame(&data[cut..]), &mut |_| normalized += 1);
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = net::alloc_count::allocations() - before;
     let msgs = fh.normalizer.stats.messages - msgs_before;
     assert!(msgs > 150_000, "{msgs}");
     assert_eq!(allocs, 0, "{allocs} allocations for {msgs} messages");

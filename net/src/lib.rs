@@ -15,12 +15,13 @@
 //!   single buffer); `uring`: every TCP send of a cycle in one `io_uring_enter`; `tcp_epoll`:
 //!   the same with epoll and one send per client (or per message: the naive baseline).
 //!
-//! `unsafe` lives only in `send`, `mmsg_recv`, `mmap`, `clock`, `window`, `uring` and
-//! `tcp_epoll`, each block with its safety argument;
+//! `unsafe` lives only in `send`, `mmsg_recv`, `mmap`, `clock`, `window`, `uring`,
+//! `tcp_epoll` and `alloc_count` (the tests' counting allocator), each block with its safety argument;
 //! every public function takes borrowed sockets (`AsFd`), never a bare file descriptor.
 #![deny(unsafe_code)]
 
 pub mod admission;
+pub mod alloc_count;
 pub mod arbiter;
 pub mod clock;
 pub mod cmsg;

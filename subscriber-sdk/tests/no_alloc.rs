@@ -4,30 +4,11 @@
 
 use protocol::moldudp64::{PacketBuilder, Session};
 use protocol::schema::{Body, OrderAdd, Price, Repr, RECORD_SIZE};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
 use subscriber_sdk::{Context, GroupSpec, Handler, PollMode, Subscriber};
 
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(l)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(p, l, n)
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: net::alloc_count::Counting = net::alloc_count::Counting;
 
 struct Count(u64, u64);
 impl Handler for Count {
@@ -114,13 +95,13 @@ fn receive_without_allocating(gro: bool, base: u16) {
         }
     };
     send(0..2000, &mut sub, &mut h); // warm-up
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = net::alloc_count::allocations();
     let delivered_before = h.0;
     send(2000..7000, &mut sub, &mut h);
     for _ in 0..100 {
         sub.poll(&mut h).unwrap();
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = net::alloc_count::allocations() - before;
     let got = h.0 - delivered_before;
     println!("gro {gro}: {allocs} allocations for {got} messages");
     assert_eq!(h.1, 7000 * 22, "everything delivered, in order");
