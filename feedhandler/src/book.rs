@@ -4,9 +4,9 @@
 //! Price levels are sorted vectors with the best level at the end, so the busy end moves least;
 //! after warm-up (capacity reached) no operation allocates.
 
+use crate::order_table::OrderTable;
 use protocol::schema::{Price, TopOfBook, SIDE_BUY};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
 /// Order refs are exchange-assigned integers: a multiplicative hash spreads them well and costs
 /// a fraction of SipHash.
@@ -127,7 +127,7 @@ impl Book {
 /// All live orders of a feed and a book per instrument.
 #[derive(Default)]
 pub struct OrderBooks {
-    orders: HashMap<u64, Order, BuildHasherDefault<OrderRefHasher>>,
+    orders: OrderTable,
     books: Vec<Book>,
 }
 
@@ -135,7 +135,7 @@ impl OrderBooks {
     /// Capacity for `orders` live orders before the order map grows.
     pub fn with_capacity(orders: usize) -> OrderBooks {
         OrderBooks {
-            orders: HashMap::with_capacity_and_hasher(orders, Default::default()),
+            orders: OrderTable::with_capacity(orders),
             books: Vec::new(),
         }
     }
@@ -150,33 +150,23 @@ impl OrderBooks {
 
     /// Adds a resting order; `false` (and no change) if the ref is already live.
     pub fn add(&mut self, order_ref: u64, order: Order) -> bool {
-        use std::collections::hash_map::Entry;
-        match self.orders.entry(order_ref) {
-            Entry::Occupied(_) => false,
-            Entry::Vacant(v) => {
-                v.insert(order);
-                self.book(order.instrument).add(
-                    order.side,
-                    order.price(),
-                    u64::from(order.quantity),
-                );
-                true
-            }
+        if !self.orders.insert_new(order_ref, order) {
+            return false;
         }
+        self.book(order.instrument)
+            .add(order.side, order.price(), u64::from(order.quantity));
+        true
     }
 
     /// Takes up to `qty` shares off an order (execution or partial cancel). Returns the order as
     /// it was before and the shares actually taken; removes it when nothing is left.
     pub fn reduce(&mut self, order_ref: u64, qty: u32) -> Option<(Order, u32)> {
-        use std::collections::hash_map::Entry;
-        let Entry::Occupied(mut e) = self.orders.entry(order_ref) else {
-            return None;
-        };
-        let before = *e.get();
+        let o = self.orders.get_mut(order_ref)?;
+        let before = *o;
         let taken = qty.min(before.quantity);
-        e.get_mut().quantity -= taken;
+        o.quantity -= taken;
         if before.quantity == taken {
-            e.remove();
+            self.orders.remove(order_ref);
         }
         self.book(before.instrument)
             .remove(before.side, before.price(), u64::from(taken));
@@ -185,14 +175,14 @@ impl OrderBooks {
 
     /// Deletes an order; returns it.
     pub fn remove(&mut self, order_ref: u64) -> Option<Order> {
-        let o = self.orders.remove(&order_ref)?;
+        let o = self.orders.remove(order_ref)?;
         self.book(o.instrument)
             .remove(o.side, o.price(), u64::from(o.quantity));
         Some(o)
     }
 
     pub fn get(&self, order_ref: u64) -> Option<&Order> {
-        self.orders.get(&order_ref)
+        self.orders.get(order_ref)
     }
 
     pub fn live_orders(&self) -> usize {

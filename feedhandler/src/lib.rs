@@ -11,6 +11,7 @@ pub mod book;
 pub mod clock;
 pub mod itch;
 pub mod normalize;
+pub mod order_table;
 pub mod stats;
 
 pub use clock::SessionClock;
