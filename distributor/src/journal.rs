@@ -291,31 +291,41 @@ impl JournalReader {
         })
     }
 
-    /// Reads records `first..first + out.len()`; returns how many leading ones were intact
-    /// (stops at the first that is not: unwritten, damaged or past the end of the file).
-    pub fn read_run(&mut self, first: u64, out: &mut [[u8; RECORD_SIZE]]) -> usize {
+    /// Hands records `first..first + count` to `take` in order, while they are intact
+    /// (unwritten, damaged or past the end of the file stops it) and `take` accepts them;
+    /// returns how many it accepted.
+    pub fn read_run(
+        &mut self,
+        first: u64,
+        count: usize,
+        mut take: impl FnMut(&[u8; RECORD_SIZE]) -> bool,
+    ) -> usize {
         if first == 0 {
             return 0;
         }
         let mut slots = [0u8; SLOT * 64];
         let mut done = 0;
-        while done < out.len() {
-            let n = (out.len() - done).min(64);
+        while done < count {
+            let n = (count - done).min(64);
             let seq = first + done as u64;
             let off = HEADER as u64 + (seq - 1) * SLOT as u64;
             let got = match self.file.read_at(&mut slots[..n * SLOT], off) {
                 Ok(b) => b / SLOT,
                 Err(_) => 0,
             };
-            for i in 0..got {
-                let slot = &slots[i * SLOT..(i + 1) * SLOT];
+            for (i, slot) in slots[..got * SLOT].chunks_exact(SLOT).enumerate() {
                 if !valid(slot, seq + i as u64) {
                     if slot.iter().any(|&b| b != 0) {
                         self.damaged_reads += 1;
                     }
                     return done + i;
                 }
-                out[done + i].copy_from_slice(&slot[..RECORD_SIZE]);
+                let Some((rec, _)) = slot.split_first_chunk::<RECORD_SIZE>() else {
+                    return done + i;
+                };
+                if !take(rec) {
+                    return done + i;
+                }
             }
             done += got;
             if got < n {

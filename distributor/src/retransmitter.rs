@@ -4,6 +4,7 @@
 //! the shard has already sent), built into MoldUDP64 datagrams and sent with one `sendmmsg` per
 //! duty cycle from the server's own address.
 
+use crate::agent::Agent;
 use crate::config::Group;
 use crate::counters::{GroupCounters, ShardCounters};
 use crate::journal::{path_for, JournalReader};
@@ -11,7 +12,7 @@ use crate::retransmit::{Guard, Refusal};
 use net::ratelog::RateLimited;
 use net::warn_limited;
 use net::{MmsgSender, OutDatagram};
-use protocol::moldudp64::{PacketBuilder, Request, Session};
+use protocol::moldudp64::{PacketBuilder, Request, Session, BLOCK_HEADER_LEN, HEADER_LEN};
 use protocol::schema::RECORD_SIZE;
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::Path;
@@ -23,8 +24,6 @@ use std::time::{Duration, Instant};
 const REQUESTS_PER_CYCLE: usize = 64;
 /// Datagrams built before a send.
 const OUTBOX_DATAGRAMS: usize = 64;
-/// Records read from the journal at a time.
-const READ_RUN: usize = 64;
 /// Longest idle wait (requests wake it at once).
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 
@@ -48,15 +47,33 @@ pub struct Retransmitter {
     arena: Vec<u8>,
     used: usize,
     out: Vec<OutDatagram>,
-    records: Vec<[u8; RECORD_SIZE]>,
     counters: Arc<ShardCounters>,
     log: RateLimited,
     send_log: RateLimited,
 }
 
-impl crate::agent::Agent for Retransmitter {
+impl Agent for Retransmitter {
+    /// One duty cycle: read pending requests, answer them, one send for all answers. Returns
+    /// the requests handled.
     fn do_work(&mut self, now: Instant) -> usize {
-        self.cycle(now)
+        let mut handled = 0;
+        let mut buf = [0u8; 64];
+        for s in 0..self.sockets.len() {
+            for _ in 0..REQUESTS_PER_CYCLE {
+                let Ok((n, from)) = self.sockets[s].recv_from(&mut buf) else {
+                    break;
+                };
+                handled += 1;
+                let SocketAddr::V4(from) = from else {
+                    continue;
+                };
+                self.answer(s, &buf[..n.min(buf.len())], from, now);
+            }
+        }
+        if !self.out.is_empty() {
+            self.send();
+        }
+        handled
     }
 }
 
@@ -112,7 +129,6 @@ impl Retransmitter {
             arena: vec![0u8; OUTBOX_DATAGRAMS * max_payload],
             used: 0,
             out: Vec::with_capacity(OUTBOX_DATAGRAMS),
-            records: vec![[0u8; RECORD_SIZE]; READ_RUN],
             counters,
             log: RateLimited::default(),
             send_log: RateLimited::default(),
@@ -127,33 +143,10 @@ impl Retransmitter {
             .collect()
     }
 
-    /// One duty cycle: read pending requests, answer them, one send for all answers. Returns
-    /// the requests handled.
-    fn cycle(&mut self, now: Instant) -> usize {
-        let mut handled = 0;
-        let mut buf = [0u8; 64];
-        for s in 0..self.sockets.len() {
-            for _ in 0..REQUESTS_PER_CYCLE {
-                let Ok((n, from)) = self.sockets[s].recv_from(&mut buf) else {
-                    break;
-                };
-                handled += 1;
-                let SocketAddr::V4(from) = from else {
-                    continue;
-                };
-                self.answer(s, &buf[..n.min(buf.len())], from, now);
-            }
-        }
-        if !self.out.is_empty() {
-            self.send();
-        }
-        handled
-    }
-
     /// Cycles until `stop`, waiting in poll(2) on the servers' sockets when idle.
     pub fn run(mut self, stop: Arc<AtomicBool>) {
         while !stop.load(Ordering::Relaxed) {
-            if self.cycle(Instant::now()) == 0 {
+            if self.do_work(Instant::now()) == 0 {
                 net::poll::wait_readable(
                     self.sockets.iter().map(std::os::fd::AsFd::as_fd),
                     IDLE_WAIT,
@@ -161,7 +154,7 @@ impl Retransmitter {
             }
         }
         // What arrived before the stop is still answered.
-        self.cycle(Instant::now());
+        self.do_work(Instant::now());
     }
 
     fn answer(&mut self, server: usize, req: &[u8], from: SocketAddrV4, now: Instant) {
@@ -227,24 +220,12 @@ impl Retransmitter {
             else {
                 return;
             };
-            // Records in runs from the journal until the datagram is full.
-            let mut damaged = false;
-            while seq < end && pb.fits(RECORD_SIZE) {
-                let want = ((end - seq) as usize).min(READ_RUN);
-                let got = journal.read_run(seq, &mut self.records[..want]);
-                let mut used = 0;
-                while used < got && pb.fits(RECORD_SIZE) {
-                    if pb.append(&self.records[used]).is_err() {
-                        break;
-                    }
-                    used += 1;
-                }
-                seq += used as u64;
-                if got < want && used == got {
-                    damaged = true;
-                    break;
-                }
-            }
+            // Records straight from the journal into the datagram until it is full.
+            let fit = (cap - HEADER_LEN) / (BLOCK_HEADER_LEN + RECORD_SIZE);
+            let want = ((end - seq) as usize).min(fit);
+            let got = journal.read_run(seq, want, |rec| pb.append(rec).is_ok());
+            seq += got as u64;
+            let damaged = got < want;
             let (len, count) = (pb.len(), pb.count());
             if count > 0 {
                 self.used += len;
@@ -287,7 +268,6 @@ impl Retransmitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::Agent;
     use crate::config::{Config, Fsync};
     use crate::journal::Journal;
     use protocol::moldudp64::Packet;

@@ -248,11 +248,15 @@ impl Uring {
                 .build()
                 .user_data(user),
             SendData::Window(r) => {
-                let index = self.registered.iter().position(|&(base, len)| {
-                    (r.ptr as usize) >= base && (r.ptr as usize) < base + len
-                });
                 let mut s = opcode::Send::new(fd, r.ptr, r.len as u32).flags(flags);
-                if let (true, Some(i)) = (self.fixed_send, index) {
+                // Which registered window holds the region: looked up only when it is used.
+                let at = r.ptr as usize;
+                let index = || {
+                    self.registered
+                        .iter()
+                        .position(|&(base, len)| at >= base && at < base + len)
+                };
+                if let Some(i) = self.fixed_send.then(index).flatten() {
                     s = s.ioprio(RECVSEND_FIXED_BUF).buf_group(i as u16);
                 }
                 s.build().user_data(user)

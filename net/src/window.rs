@@ -88,6 +88,10 @@ impl Region<'_> {
 pub fn window(capacity: usize, start: u64) -> std::io::Result<(WindowWriter, WindowReader)> {
     let capacity = capacity.max(1024).next_power_of_two() as u64;
     let mut map = MmapMut::map_anon(capacity as usize * FRAME)?;
+    // Every slot's `S` header is the same: written once here, never on the send path.
+    for f in map.chunks_exact_mut(FRAME) {
+        f[..SEQUENCED_RECORD_HEADER.len()].copy_from_slice(&SEQUENCED_RECORD_HEADER);
+    }
     let base = map.as_mut_ptr();
     let shared = Arc::new(Shared {
         _map: map,
@@ -108,7 +112,7 @@ pub fn window(capacity: usize, start: u64) -> std::io::Result<(WindowWriter, Win
 }
 
 impl WindowWriter {
-    /// Copies `rec` in as the next sequence's frame.
+    /// Copies `rec` in as the next sequence's frame (its header is already there).
     #[inline]
     pub fn push(&mut self, rec: &[u8; RECORD_SIZE]) {
         let s = &self.shared;
@@ -117,9 +121,8 @@ impl WindowWriter {
         // process holds a reference to these bytes (readers only hand addresses to the
         // kernel); a reader whose send raced with this write learns it from `overrun`.
         unsafe {
-            let dst = s.base.add(off);
-            std::ptr::copy_nonoverlapping(SEQUENCED_RECORD_HEADER.as_ptr(), dst, 3);
-            std::ptr::copy_nonoverlapping(rec.as_ptr(), dst.add(3), RECORD_SIZE);
+            let dst = s.base.add(off + SEQUENCED_RECORD_HEADER.len());
+            std::ptr::copy_nonoverlapping(rec.as_ptr(), dst, RECORD_SIZE);
         }
         self.next += 1;
         self.unpublished += 1;

@@ -42,40 +42,32 @@ impl Handler for Events {
     }
 }
 
-/// The next event line, polling with `poll` (50 ms at a time, so Ctrl-C is seen) until one
-/// is ready, the session ended (`None`) or `timeout` seconds passed (TimeoutError).
-fn next_event(
-    py: Python<'_>,
-    events: &mut Events,
-    timeout: Option<f64>,
-    mut poll: impl FnMut(&mut Events) -> std::io::Result<usize>,
-) -> PyResult<Option<String>> {
-    let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
-    loop {
-        if let Some(l) = events.pending.pop_front() {
-            return Ok(Some(l));
-        }
-        if events.ended {
-            return Ok(None);
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(PyTimeoutError::new_err("no event within the timeout"));
-        }
-        py.check_signals()?;
-        poll(events).map_err(|e| PyOSError::new_err(format!("receive: {e}")))?;
-    }
-}
-
 fn addr(s: &str, what: &str) -> PyResult<SocketAddrV4> {
     s.parse()
         .map_err(|_| PyValueError::new_err(format!("{what}: {s:?} is not ADDRESS:PORT")))
 }
 
-/// One tickcast group, received (feeds A and B, recovery, in order).
+/// Where a subscriber's messages come from.
+enum Source {
+    Multicast(Box<subscriber_sdk::Subscriber>),
+    Tcp(Box<subscriber_sdk::TcpSubscriber>),
+}
+
+/// One tickcast group, received: from multicast (feeds A and B, recovery, in order), or over
+/// SoupBinTCP (`Subscriber.tcp`: login from a sequence, heartbeats, reconnect from the next).
 #[pyclass(unsendable, module = "tickcast._tickcast")]
 struct Subscriber {
-    inner: subscriber_sdk::Subscriber,
+    inner: Source,
     events: Events,
+}
+
+impl Subscriber {
+    fn from(inner: Source) -> Subscriber {
+        Subscriber {
+            inner,
+            events: Events::default(),
+        }
+    }
 }
 
 #[pymethods]
@@ -109,77 +101,21 @@ impl Subscriber {
             .poll_mode(PollMode::Blocking(Duration::from_millis(20)))
             .build()
             .map_err(|e| PyOSError::new_err(format!("{group}: {e}")))?;
-        Ok(Subscriber {
-            inner,
-            events: Events::default(),
-        })
+        Ok(Subscriber::from(Source::Multicast(Box::new(inner))))
     }
 
-    /// The next event as a JSON line; `None` after the end of session. Raises TimeoutError
-    /// when `timeout` seconds pass first (None: wait), and KeyboardInterrupt on Ctrl-C.
-    #[pyo3(signature = (timeout=None))]
-    fn next_line(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
-        let inner = &mut self.inner;
-        next_event(py, &mut self.events, timeout, |ev| {
-            inner.poll_for(ev, Duration::from_millis(50))
-        })
-    }
-
-    /// Counters as a JSON object (the keys of `tickcast-tap`'s stats line).
-    fn stats_json(&self) -> String {
-        let st = &self.inner.stats;
-        let a = st.arbiter;
-        format!(
-            "{{\"received\":{},\"delivered\":{},\"duplicates\":{},\"gaps_opened\":{},\"gaps_filled\":{},\"gaps_lost\":{},\"messages_lost\":{},\"recovered\":{},\"requests\":{},\"requests_unanswered\":{},\"kernel_drops\":{},\"datagrams\":{},\"bad_datagrams\":{},\"wrong_session\":{},\"wrong_source\":{},\"implausible\":{},\"latency_ns\":{{\"p50\":{},\"p99\":{},\"p999\":{}}}}}",
-            a.received,
-            a.delivered,
-            a.duplicates,
-            a.gaps_opened,
-            a.gaps_filled,
-            a.gaps_lost,
-            a.messages_lost,
-            a.recovered,
-            a.requests,
-            a.requests_unanswered,
-            st.kernel_drops(),
-            st.datagrams,
-            st.bad_datagrams,
-            st.wrong_session,
-            st.wrong_source,
-            a.implausible,
-            st.latency_ns(50.0),
-            st.latency_ns(99.0),
-            st.latency_ns(99.9),
-        )
-    }
-}
-
-/// One tickcast group over SoupBinTCP: login (from a sequence), heartbeats, reconnect from the
-/// next sequence.
-#[pyclass(unsendable, module = "tickcast._tickcast")]
-struct TcpSubscriber {
-    inner: subscriber_sdk::TcpSubscriber,
-    events: Events,
-}
-
-#[pymethods]
-impl TcpSubscriber {
-    #[new]
+    /// Logs in to a SoupBinTCP server ("HOST:PORT") from sequence `from_seq` (0: the next).
+    #[staticmethod]
     #[pyo3(signature = (server, session="", from_seq=0, username="", password=""))]
-    fn new(
+    fn tcp(
         server: &str,
         session: &str,
         from_seq: u64,
         username: &str,
         password: &str,
     ) -> PyResult<Self> {
-        use std::net::ToSocketAddrs;
-        let addr = server
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
+        let mut o = subscriber_sdk::TcpOptions::resolve(server, session)
             .ok_or_else(|| PyValueError::new_err(format!("tcp: {server:?} is not HOST:PORT")))?;
-        let mut o = subscriber_sdk::TcpOptions::new(addr, session);
         o.from = from_seq;
         o.username = username.into();
         o.password = password.into();
@@ -187,35 +123,80 @@ impl TcpSubscriber {
             std::io::ErrorKind::InvalidInput => PyValueError::new_err(format!("{server}: {e}")),
             _ => PyOSError::new_err(format!("{server}: {e}")),
         })?;
-        Ok(TcpSubscriber {
-            inner,
-            events: Events::default(),
-        })
+        Ok(Subscriber::from(Source::Tcp(Box::new(inner))))
     }
 
-    /// As `Subscriber.next_line`.
+    /// The next event as a JSON line; `None` after the end of session. Raises TimeoutError
+    /// when `timeout` seconds pass first (None: wait), and KeyboardInterrupt on Ctrl-C (it
+    /// polls 50 ms at a time so the signal is seen).
     #[pyo3(signature = (timeout=None))]
     fn next_line(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
-        let inner = &mut self.inner;
-        next_event(py, &mut self.events, timeout, |ev| {
-            inner.poll_for(ev, Duration::from_millis(50))
-        })
+        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        let wait = Duration::from_millis(50);
+        loop {
+            if let Some(l) = self.events.pending.pop_front() {
+                return Ok(Some(l));
+            }
+            if self.events.ended {
+                return Ok(None);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(PyTimeoutError::new_err("no event within the timeout"));
+            }
+            py.check_signals()?;
+            match &mut self.inner {
+                Source::Multicast(s) => s.poll_for(&mut self.events, wait),
+                Source::Tcp(s) => s.poll_for(&mut self.events, wait),
+            }
+            .map_err(|e| PyOSError::new_err(format!("receive: {e}")))?;
+        }
     }
 
-    /// Counters as a JSON object (the keys of `tickcast-tap --tcp`'s stats line).
+    /// Counters as a JSON object (the keys of `tickcast-tap`'s stats line, with or without
+    /// `--tcp`).
     fn stats_json(&self) -> String {
-        let st = self.inner.stats();
-        format!(
-            "{{\"transport\":\"tcp\",\"delivered\":{},\"malformed\":{},\"bytes\":{},\"logins\":{},\"reconnects\":{},\"heartbeats_received\":{},\"heartbeats_sent\":{},\"next_seq\":{}}}",
-            st.messages,
-            st.malformed,
-            st.bytes,
-            st.logins,
-            st.reconnects,
-            st.heartbeats_received,
-            st.heartbeats_sent,
-            self.inner.next_seq(),
-        )
+        match &self.inner {
+            Source::Multicast(s) => {
+                let st = &s.stats;
+                let a = st.arbiter;
+                format!(
+                    "{{\"received\":{},\"delivered\":{},\"duplicates\":{},\"gaps_opened\":{},\"gaps_filled\":{},\"gaps_lost\":{},\"messages_lost\":{},\"recovered\":{},\"requests\":{},\"requests_unanswered\":{},\"kernel_drops\":{},\"datagrams\":{},\"bad_datagrams\":{},\"wrong_session\":{},\"wrong_source\":{},\"implausible\":{},\"latency_ns\":{{\"p50\":{},\"p99\":{},\"p999\":{}}}}}",
+                    a.received,
+                    a.delivered,
+                    a.duplicates,
+                    a.gaps_opened,
+                    a.gaps_filled,
+                    a.gaps_lost,
+                    a.messages_lost,
+                    a.recovered,
+                    a.requests,
+                    a.requests_unanswered,
+                    st.kernel_drops(),
+                    st.datagrams,
+                    st.bad_datagrams,
+                    st.wrong_session,
+                    st.wrong_source,
+                    a.implausible,
+                    st.latency_ns(50.0),
+                    st.latency_ns(99.0),
+                    st.latency_ns(99.9),
+                )
+            }
+            Source::Tcp(s) => {
+                let st = s.stats();
+                format!(
+                    "{{\"transport\":\"tcp\",\"delivered\":{},\"malformed\":{},\"bytes\":{},\"logins\":{},\"reconnects\":{},\"heartbeats_received\":{},\"heartbeats_sent\":{},\"next_seq\":{}}}",
+                    st.messages,
+                    st.malformed,
+                    st.bytes,
+                    st.logins,
+                    st.reconnects,
+                    st.heartbeats_received,
+                    st.heartbeats_sent,
+                    s.next_seq(),
+                )
+            }
+        }
     }
 }
 
@@ -311,7 +292,6 @@ fn read_records<'py>(py: Python<'py>, path: &str) -> PyResult<(Bound<'py, PyByte
 #[pymodule]
 fn _tickcast(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Subscriber>()?;
-    m.add_class::<TcpSubscriber>()?;
     m.add_function(wrap_pyfunction!(read_records, m)?)?;
     m.add("RECORD_SIZE", RECORD_SIZE)?;
     Ok(())

@@ -425,11 +425,9 @@ pub unsafe extern "C" fn tc_tcp_subscriber_new(
         else {
             return TC_ERR_ARGUMENT;
         };
-        use std::net::ToSocketAddrs;
-        let Some(addr) = server.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        let Some(mut o) = TcpOptions::resolve(&server, &session) else {
             return TC_ERR_ARGUMENT;
         };
-        let mut o = TcpOptions::new(addr, &session);
         o.from = from;
         o.username = username;
         o.password = password;

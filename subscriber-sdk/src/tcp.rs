@@ -29,6 +29,14 @@ pub struct TcpOptions {
 }
 
 impl TcpOptions {
+    /// Options for `server` given as "HOST:PORT" (its first address); `None` when it does not
+    /// resolve.
+    pub fn resolve(server: &str, session: &str) -> Option<TcpOptions> {
+        use std::net::ToSocketAddrs;
+        let addr = server.to_socket_addrs().ok()?.next()?;
+        Some(TcpOptions::new(addr, session))
+    }
+
     pub fn new(server: SocketAddr, session: &str) -> TcpOptions {
         TcpOptions {
             server,

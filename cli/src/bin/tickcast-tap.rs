@@ -216,19 +216,14 @@ enum Source {
 }
 
 fn tcp_source(args: &Args, server: &str) -> Source {
-    use std::net::ToSocketAddrs;
-    let addr = match server.to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(a)) => a,
-        Ok(None) | Err(_) => {
-            eprintln!("tickcast-tap: --tcp {server}: not a HOST:PORT that resolves");
-            std::process::exit(2);
-        }
-    };
     let session = args
         .session
         .map(|s| s.as_str().to_string())
         .unwrap_or_default();
-    let mut o = TcpOptions::new(addr, &session);
+    let Some(mut o) = TcpOptions::resolve(server, &session) else {
+        eprintln!("tickcast-tap: --tcp {server}: not a HOST:PORT that resolves");
+        std::process::exit(2);
+    };
     o.from = args.from;
     o.username = args.user.clone();
     o.password = args.password.clone();

@@ -496,9 +496,6 @@ impl Shard {
                 }
             }
         }
-        for g in &mut self.groups {
-            g.run = None;
-        }
         self.counters.partial_sends.add(r.partial);
         self.counters.eagain_waits.add(r.eagain_waits);
         if r.errors > 0 {
@@ -511,15 +508,17 @@ impl Shard {
             );
         }
         self.outbox.clear();
-        // TCP clients get what multicast got.
         for g in &mut self.groups {
+            g.run = None;
+            // TCP clients get what multicast got.
             if let Some(w) = &mut g.tcp {
                 w.publish();
             }
         }
     }
 
-    /// Flush everything, send end of session a few times (still answering re-requests), sync.
+    /// Flush everything, send end of session a few times (the retransmitter answers
+    /// re-requests meanwhile), sync.
     fn shutdown(&mut self) {
         let now = Instant::now();
         if let Some(batch) = self.parked.take() {

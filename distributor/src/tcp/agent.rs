@@ -1,9 +1,10 @@
 //! The TCP agent's duty cycle: plan one send per client with data waiting, hand them all to
 //! the kernel at once, then apply the completions, input and new connections.
 
-use super::client::{Client, Phase, Plan, CATCHUP_FRAMES};
+use super::client::{Client, Phase, Plan};
 use super::io::Io;
 use super::{ClientLag, Reason, TcpCounters, TcpGroup};
+use crate::agent::Agent as _;
 use crate::config::{Tcp, TcpIo};
 use crate::journal::JournalReader;
 use ipnet::Ipv4Net;
@@ -11,7 +12,6 @@ use net::ratelog::RateLimited;
 use net::uring::{Event, SendData, SendOp};
 use net::warn_limited;
 use net::window::FRAME;
-use protocol::schema::RECORD_SIZE;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,7 +64,6 @@ pub struct Agent {
     pub(super) connected: usize,
     pub(super) events: Vec<Event>,
     pub(super) sends: Vec<SendOp<'static>>,
-    pub(super) records: Vec<[u8; RECORD_SIZE]>,
     pub(super) counters: Arc<TcpCounters>,
     pub(super) logs: Vec<RateLimited>,
     pub(super) accept_log: RateLimited,
@@ -77,14 +76,7 @@ pub struct Agent {
 }
 
 /// Reuses a vector's allocation for a shorter lifetime (in-place collect of an empty vector).
-fn recycle<'a>(v: Vec<SendOp<'static>>) -> Vec<SendOp<'a>> {
-    let mut v = v;
-    v.clear();
-    v.into_iter().map(|_| unreachable!()).collect()
-}
-
-fn recycle_back(v: Vec<SendOp<'_>>) -> Vec<SendOp<'static>> {
-    let mut v = v;
+fn recycle<'a, 'b>(mut v: Vec<SendOp<'a>>) -> Vec<SendOp<'b>> {
     v.clear();
     v.into_iter().map(|_| unreachable!()).collect()
 }
@@ -99,8 +91,69 @@ fn client_mut(clients: &mut [Option<Client>], token: u32) -> Option<&mut Client>
 }
 
 impl crate::agent::Agent for Agent {
+    /// One duty cycle; returns the work done (events handled: completions, input,
+    /// connections).
     fn do_work(&mut self, now: Instant) -> usize {
-        self.cycle(now)
+        let mut work = 0;
+        // 1. Plan one send per client.
+        for t in 0..self.clients.len() {
+            self.plan(t, now);
+        }
+        // 2. All of them to the kernel at once.
+        let mut sends = recycle(std::mem::take(&mut self.sends));
+        for (t, slot) in self.clients.iter().enumerate() {
+            let Some(c) = slot else { continue };
+            let data = match c.plan {
+                Plan::Nothing => continue,
+                Plan::Control => SendData::Bytes(c.control_pending()),
+                Plan::Window { seq, end } => {
+                    SendData::Window(self.groups[c.group].window.region(seq, c.skip, end))
+                }
+                Plan::CatchUp { len } => match &c.catchup {
+                    Some(cu) => {
+                        let off = (c.seq - cu.first) as usize * FRAME + c.skip;
+                        SendData::Bytes(&cu.buf[off..off + len])
+                    }
+                    None => continue,
+                },
+            };
+            sends.push(SendOp {
+                fd: c.sock.as_fd(),
+                data,
+                token: t as u32,
+            });
+        }
+        let planned = sends.len();
+        let wait = (planned == 0).then_some(self.idle_wait);
+        let mut events = std::mem::take(&mut self.events);
+        let r = self.io.cycle(
+            self.listener.as_fd(),
+            &sends,
+            wait,
+            &mut events,
+            &self.counters,
+        );
+        self.sends = recycle(sends);
+        if let Err(e) = r {
+            warn_limited!(self.accept_log, error = %e, "TCP agent cycle failed");
+        }
+        // 3. Completions, input, connections.
+        work += events.len();
+        for ev in events.drain(..) {
+            self.event(ev, now);
+        }
+        self.events = events;
+        self.idle_wait = if work > 0 {
+            Duration::from_micros(20)
+        } else {
+            (self.idle_wait * 2).min(MAX_IDLE_WAIT)
+        };
+        // 4. Timers and the lag snapshot; slots of closed clients freed.
+        if now.duration_since(self.last_timers) >= Duration::from_millis(1) {
+            self.last_timers = now;
+            self.timers(now);
+        }
+        work
     }
 }
 
@@ -160,7 +213,6 @@ impl Agent {
             connected: 0,
             events: Vec::with_capacity(1024),
             sends: Vec::with_capacity(1024),
-            records: vec![[0u8; RECORD_SIZE]; CATCHUP_FRAMES],
             counters,
             logs: Reason::ALL.iter().map(|_| RateLimited::default()).collect(),
             accept_log: RateLimited::default(),
@@ -183,7 +235,7 @@ impl Agent {
     pub fn run(mut self) {
         loop {
             let now = Instant::now();
-            self.cycle(now);
+            self.do_work(now);
             if self.finished(now) {
                 break;
             }
@@ -221,72 +273,6 @@ impl Agent {
             .flatten()
             .all(|c| c.phase != Phase::Live || c.end_sent);
         served || now >= deadline + END_GRACE
-    }
-
-    /// One duty cycle; returns the work done (events handled: completions, input,
-    /// connections).
-    pub fn cycle(&mut self, now: Instant) -> usize {
-        let mut work = 0;
-        // 1. Plan one send per client.
-        for t in 0..self.clients.len() {
-            self.plan(t, now);
-        }
-        // 2. All of them to the kernel at once.
-        let sends = recycle(std::mem::take(&mut self.sends));
-        let mut sends = sends;
-        for (t, slot) in self.clients.iter().enumerate() {
-            let Some(c) = slot else { continue };
-            let data = match c.plan {
-                Plan::Nothing => continue,
-                Plan::Control => SendData::Bytes(c.control_pending()),
-                Plan::Window { seq, end } => {
-                    SendData::Window(self.groups[c.group].window.region(seq, c.skip, end))
-                }
-                Plan::CatchUp { len } => match &c.catchup {
-                    Some(cu) => {
-                        let off = (c.seq - cu.first) as usize * FRAME + c.skip;
-                        SendData::Bytes(&cu.buf[off..off + len])
-                    }
-                    None => continue,
-                },
-            };
-            sends.push(SendOp {
-                fd: c.sock.as_fd(),
-                data,
-                token: t as u32,
-            });
-        }
-        let planned = sends.len();
-        let wait = (planned == 0).then_some(self.idle_wait);
-        let mut events = std::mem::take(&mut self.events);
-        let r = self.io.cycle(
-            self.listener.as_fd(),
-            &sends,
-            wait,
-            &mut events,
-            &self.counters,
-        );
-        self.sends = recycle_back(sends);
-        if let Err(e) = r {
-            warn_limited!(self.accept_log, error = %e, "TCP agent cycle failed");
-        }
-        // 3. Completions, input, connections.
-        work += events.len();
-        for ev in events.drain(..) {
-            self.event(ev, now);
-        }
-        self.events = events;
-        self.idle_wait = if work > 0 {
-            Duration::from_micros(20)
-        } else {
-            (self.idle_wait * 2).min(MAX_IDLE_WAIT)
-        };
-        // 4. Timers and the lag snapshot; slots of closed clients freed.
-        if now.duration_since(self.last_timers) >= Duration::from_millis(1) {
-            self.last_timers = now;
-            self.timers(now);
-        }
-        work
     }
 
     fn event(&mut self, ev: Event, now: Instant) {

@@ -3,7 +3,9 @@
 
 use super::Reason;
 use net::window::FRAME;
-use protocol::soupbintcp::{self, ClientRepr, ServerRepr, MAX_CLIENT_FRAME};
+use protocol::soupbintcp::{
+    self, ClientRepr, ServerRepr, MAX_CLIENT_FRAME, SEQUENCED_RECORD_HEADER,
+};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
@@ -40,11 +42,16 @@ pub struct CatchUp {
 }
 
 impl CatchUp {
+    /// A buffer of frames whose `S` headers are written once; refills copy records only.
     pub fn new() -> CatchUp {
+        let mut buf = vec![0u8; CATCHUP_FRAMES * FRAME].into_boxed_slice();
+        for f in buf.chunks_exact_mut(FRAME) {
+            f[..SEQUENCED_RECORD_HEADER.len()].copy_from_slice(&SEQUENCED_RECORD_HEADER);
+        }
         CatchUp {
             first: 0,
             frames: 0,
-            buf: vec![0u8; CATCHUP_FRAMES * FRAME].into_boxed_slice(),
+            buf,
         }
     }
 
@@ -67,9 +74,8 @@ pub struct Client {
     /// Close once the control frame is out (after a rejection).
     pub close_after_control: Option<Reason>,
     input: InputFramer,
+    /// Present while the client is behind and served from the journal.
     pub catchup: Option<Box<CatchUp>>,
-    /// Being served from the journal.
-    pub behind: bool,
     pub end_sent: bool,
     pub plan: Plan,
     pub connected: Instant,
@@ -105,7 +111,6 @@ impl Client {
             close_after_control: None,
             input: InputFramer::default(),
             catchup: None,
-            behind: false,
             end_sent: false,
             plan: Plan::Nothing,
             connected: now,

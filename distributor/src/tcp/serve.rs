@@ -6,7 +6,7 @@ use super::agent::{Agent, MAX_SEND_FRAMES};
 use super::client::{CatchUp, Phase, Plan, Request, CATCHUP_FRAMES};
 use super::Reason;
 use net::window::FRAME;
-use protocol::soupbintcp::{RejectReason, ServerRepr};
+use protocol::soupbintcp::{RejectReason, ServerRepr, HEADER_LEN};
 use std::time::Instant;
 
 impl Agent {
@@ -38,39 +38,37 @@ impl Agent {
         }
         if c.seq < published {
             let lag = published - c.seq;
+            // Behind: served from the journal (`catchup`) until back within half the limit.
             let behind = c.seq < w.live_from(published)
                 || lag > self.lag_limit
-                || (c.behind && lag > self.lag_limit / 2);
+                || (c.catchup.is_some() && lag > self.lag_limit / 2);
             if !behind {
-                c.behind = false;
                 c.catchup = None;
                 let end = published.min(c.seq + MAX_SEND_FRAMES);
                 c.plan = Plan::Window { seq: c.seq, end };
                 return;
             }
-            if !c.behind {
-                c.behind = true;
+            if c.catchup.is_none() {
                 self.counters.catchups.add(1);
             }
             let frames = (lag as usize).min(CATCHUP_FRAMES);
+            let first = c.seq;
+            let cu = c.catchup.get_or_insert_with(|| Box::new(CatchUp::new()));
+            let mut i = 0;
             let got = match self.journals[c.group].as_mut() {
-                Some(j) => j.read_run(c.seq, &mut self.records[..frames]),
+                // Records straight from the journal behind the frames' ready-made headers.
+                Some(j) => j.read_run(first, frames, |rec| {
+                    cu.buf[i * FRAME + HEADER_LEN..(i + 1) * FRAME].copy_from_slice(rec);
+                    i += 1;
+                    true
+                }),
                 None => 0,
             };
+            cu.first = first;
+            cu.frames = got;
             if got == 0 {
                 self.close(t as u32, Reason::JournalUnreadable);
                 return;
-            }
-            let Some(c) = self.clients[t].as_mut() else {
-                return;
-            };
-            let cu = c.catchup.get_or_insert_with(|| Box::new(CatchUp::new()));
-            cu.first = c.seq;
-            cu.frames = got;
-            for (i, rec) in self.records[..got].iter().enumerate() {
-                let f = &mut cu.buf[i * FRAME..(i + 1) * FRAME];
-                f[..3].copy_from_slice(&protocol::soupbintcp::SEQUENCED_RECORD_HEADER);
-                f[3..].copy_from_slice(rec);
             }
             self.counters.journal_records.add(got as u64);
             c.plan = Plan::CatchUp {

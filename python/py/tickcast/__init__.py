@@ -82,7 +82,7 @@ class Subscriber:
         if tcp is not None:
             if group is not None or group_b is not None or retransmit is not None:
                 raise ValueError("tcp= replaces group, group_b and retransmit; give one or the other")
-            self._inner = _tickcast.TcpSubscriber(tcp, session or "", from_seq, username, password)
+            self._inner = _tickcast.Subscriber.tcp(tcp, session or "", from_seq, username, password)
         elif group is None:
             raise ValueError("give a multicast group or tcp=\"HOST:PORT\"")
         else:
