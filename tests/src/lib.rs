@@ -421,6 +421,22 @@ pub fn summary(child: std::process::Child) -> serde_json::Value {
     serde_json::from_str(text.lines().last().expect("a summary line")).expect("JSON summary")
 }
 
+/// `tickcast run --quiet --config CFG --replay FILE` to the end of the file: checks it exited 0
+/// and returns its JSON summary line.
+pub fn replay(cfg: &Path, file: &Path) -> serde_json::Value {
+    let args = [
+        "run",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--replay",
+        file.to_str().unwrap(),
+    ];
+    let (code, out, err) = tickcast(&args, std::time::Duration::from_secs(60));
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(out.lines().last().expect("a summary line")).expect("JSON summary")
+}
+
 /// `tickcast run --config CFG --replay FILE --linger 30`: replays, then keeps answering
 /// re-requests until `terminate`.
 pub fn replay_lingering(cfg: &Path, file: &Path) -> std::process::Child {

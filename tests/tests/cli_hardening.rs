@@ -258,37 +258,17 @@ fn signals_stop_every_mode_promptly_with_a_summary() {
         ),
     )
     .unwrap();
-    let modes: [(&str, Vec<&str>); 3] = [
-        (
-            "INT",
-            vec![
-                "run",
-                "--quiet",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--replay",
-                pcap.to_str().unwrap(),
-                "--speed",
-                "1",
-            ],
-        ),
-        (
-            "TERM",
-            vec![
-                "run",
-                "--quiet",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--replay",
-                pcap.to_str().unwrap(),
-                "--speed",
-                "0.001",
-            ],
-        ),
-        (
-            "HUP",
-            vec!["run", "--quiet", "--config", cfg.to_str().unwrap()],
-        ),
+    let run = ["run", "--quiet", "--config", cfg.to_str().unwrap()];
+    let replay = |speed| {
+        let mut v = run.to_vec();
+        v.extend(["--replay", pcap.to_str().unwrap(), "--speed", speed]);
+        v
+    };
+    // A paced replay (two speeds) and the live generator.
+    let modes = [
+        ("INT", replay("1")),
+        ("TERM", replay("0.001")),
+        ("HUP", run.to_vec()),
     ];
     for (sig, args) in modes {
         let mut child = tickcast_cmd()

@@ -65,19 +65,7 @@ fn replays_reach_groups_in_sequence() {
     );
     let mut summaries = Vec::new();
     for file in [&snippet, &pcap] {
-        let (code, out, err) = tickcast(
-            &[
-                "run",
-                "--quiet",
-                "--config",
-                cfg_path.to_str().unwrap(),
-                "--replay",
-                file.to_str().unwrap(),
-            ],
-            Duration::from_secs(60),
-        );
-        assert_eq!(code, 0, "{err}");
-        let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        let v: Value = replay(&cfg_path, file);
         for k in ["messages_in", "sendmmsg_calls", "datagrams", "groups"] {
             assert!(v.get(k).is_some(), "summary lacks {k}: {v}");
         }
@@ -234,19 +222,7 @@ fn unicast_destinations_get_every_datagram() {
     )
     .unwrap();
     let snippet = data("itch50/nasdaq-20191230-0930-snippet.itch50");
-    let (code, out, err) = tickcast(
-        &[
-            "run",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--replay",
-            snippet.to_str().unwrap(),
-        ],
-        Duration::from_secs(60),
-    );
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let v: Value = replay(&cfg, &snippet);
     let (datagrams, last) = (
         v["groups"][0]["datagrams"].as_u64().unwrap(),
         v["groups"][0]["last_seq"].as_u64().unwrap(),

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Child;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tickcast_tests::netns::TestNet;
 use tickcast_tests::{bin, scratch, signal, terminate};
@@ -158,6 +158,15 @@ fn loss_rules(pct: u32) -> String {
     s
 }
 
+/// A test's two subscriber hosts and scratch directory, the tests serialized (they share
+/// nftables and namespace names); `None` (said so) where namespaces cannot be made. The
+/// hosts go before the lock does.
+fn hosts(tag: &str, name: &str) -> Option<(MutexGuard<'static, ()>, TestNet, PathBuf)> {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let net = TestNet::create(tag, 2)?;
+    Some((serial, net, scratch(name)))
+}
+
 /// Asserts a subscriber got every message in order with nothing lost.
 fn assert_complete(name: &str, s: &Value, last_seq: u64) {
     assert_eq!(s["last_seq"], last_seq, "{name}: {s}");
@@ -168,11 +177,9 @@ fn assert_complete(name: &str, s: &Value, last_seq: u64) {
 
 #[test]
 fn packet_loss_is_recovered_by_retransmission() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(net) = TestNet::create("l", 2) else {
+    let Some((_serial, net, dir)) = hosts("l", "netns-loss") else {
         return;
     };
-    let dir = scratch("netns-loss");
     let messages = 200_000;
     let mut lossless_rate = 0.0;
     println!("| loss | messages | delivered (lossy) | requests | retransmitted | lost | throughput msgs/s | vs lossless | other subscriber delivered / requests |");
@@ -231,11 +238,9 @@ fn packet_loss_is_recovered_by_retransmission() {
 
 #[test]
 fn ab_failover_without_a_gap() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(net) = TestNet::create("f", 2) else {
+    let Some((_serial, net, dir)) = hosts("f", "netns-failover") else {
         return;
     };
-    let dir = scratch("netns-failover");
     net.nft(&net.subs[0], "flush ruleset\ntable inet tcab {\n chain input {\n  type filter hook input priority 0; policy accept;\n }\n}\n");
     let feed = "source = \"generator\"\nrate = 20000\nmessages = 80000\ninstruments = 50";
     let cfg = write_config(&dir, feed, dir.join("j").to_str().unwrap());
@@ -277,11 +282,9 @@ fn ab_failover_without_a_gap() {
 
 #[test]
 fn crash_and_restart_keep_the_sequence_promise() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(net) = TestNet::create("c", 2) else {
+    let Some((_serial, net, dir)) = hosts("c", "netns-crash") else {
         return;
     };
-    let dir = scratch("netns-crash");
     net.nft(&net.subs[0], &loss_rules(1));
     let journal = dir.join("j");
     let feed = "source = \"generator\"\nrate = 20000\nmessages = 60000\ninstruments = 50";
@@ -350,11 +353,9 @@ fn crash_and_restart_keep_the_sequence_promise() {
 
 #[test]
 fn a_slow_subscriber_slows_nobody_and_recovers() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(net) = TestNet::create("s", 2) else {
+    let Some((_serial, net, dir)) = hosts("s", "netns-slow") else {
         return;
     };
-    let dir = scratch("netns-slow");
     let messages = 120_000;
     let feed =
         format!("source = \"generator\"\nrate = 20000\nmessages = {messages}\ninstruments = 50");
@@ -401,11 +402,9 @@ fn a_slow_subscriber_slows_nobody_and_recovers() {
 /// gap timeout (1 s) + 1 s of the end of the feed; the taps say why (`requests_unanswered`).
 #[test]
 fn heavy_loss_with_no_answers_is_accounted_for_within_the_gap_timeout() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(net) = TestNet::create("u", 2) else {
+    let Some((_serial, net, dir)) = hosts("u", "netns-unanswered") else {
         return;
     };
-    let dir = scratch("netns-unanswered");
     let (messages, rate) = (60_000u64, 20_000u64);
     // 20 % loss at both subscribers, on feeds A and B alike: about 4 % of datagrams miss both.
     for sub in &net.subs {
@@ -473,11 +472,9 @@ fn heavy_loss_with_no_answers_is_accounted_for_within_the_gap_timeout() {
 /// sequence is complete.
 #[test]
 fn two_appliances_partition_the_instruments() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(net) = TestNet::create("p", 2) else {
+    let Some((_serial, net, dir)) = hosts("p", "netns-partition") else {
         return;
     };
-    let dir = scratch("netns-partition");
     let mut appliances = Vec::new();
     let mut groups = Vec::new();
     for k in 0..2usize {

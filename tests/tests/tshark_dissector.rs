@@ -157,18 +157,7 @@ fn the_dissector_agrees_with_decode_on_a_capture_of_tickcast_run() {
         return; // not root: said so
     };
     let snippet = data("itch50/nasdaq-20191230-0930-snippet.itch50");
-    let (code, _, err) = tickcast(
-        &[
-            "run",
-            "--quiet",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--replay",
-            snippet.to_str().unwrap(),
-        ],
-        Duration::from_secs(60),
-    );
-    assert_eq!(code, 0, "{err}");
+    replay(&cfg, &snippet);
     std::thread::sleep(Duration::from_millis(300));
     let file = capture.stop();
     // What the capture holds, decoded by the protocol crate (feed A only: B repeats it).

@@ -110,99 +110,82 @@ local function ns_time(r)
   return NSTime.new(secs, rem), ns
 end
 
-local function u64(t, name, r)
-  t:add_le(f[name], r)
-end
+-- Each kind's body after the common header, in display order: how to show a field
+-- ("le": little-endian integer, "str": ASCII, "prc": price with 8 decimals), its name, offset
+-- and length.
+local SHOW = {
+  le = function(t, name, r) t:add_le(f[name], r) end,
+  str = function(t, name, r) t:add(f[name], r, text(r)) end,
+  prc = function(t, name, r) t:add(f[name], r, price(r)) end,
+}
 
-local function str(t, name, r)
-  t:add(f[name], r, text(r))
-end
+-- Executions (6 order_executed, 7 with price, 8 trade); 6 and 7 also say "printable".
+local EXECUTION = {
+  { "le", "order_id", 24, 8 }, { "le", "match_number", 32, 8 }, { "str", "side", 52, 1 },
+  { "le", "quantity", 48, 4 }, { "prc", "price", 40, 8 },
+}
+local BODY = {
+  [1] = {
+    { "str", "definition_symbol", 24, 8 }, { "le", "round_lot_size", 32, 4 },
+    { "le", "etp_leverage_factor", 36, 4 }, { "str", "market_category", 40, 1 },
+    { "str", "financial_status", 41, 1 }, { "str", "round_lots_only", 42, 1 },
+    { "str", "issue_classification", 43, 1 }, { "str", "issue_sub_type", 44, 2 },
+    { "str", "authenticity", 46, 1 }, { "str", "short_sale_threshold", 47, 1 },
+    { "str", "ipo_flag", 48, 1 }, { "str", "luld_tier", 49, 1 }, { "str", "etp_flag", 50, 1 },
+    { "str", "inverse", 51, 1 }, { "str", "source_type", 52, 1 },
+  },
+  [2] = {
+    { "le", "order_id", 24, 8 }, { "str", "side", 44, 1 }, { "le", "quantity", 40, 4 },
+    { "prc", "price", 32, 8 }, { "str", "attribution", 45, 4 },
+  },
+  [3] = {
+    { "le", "orig_order_id", 24, 8 }, { "le", "new_order_id", 32, 8 }, { "str", "side", 52, 1 },
+    { "le", "quantity", 48, 4 }, { "prc", "price", 40, 8 },
+  },
+  [4] = {
+    { "le", "order_id", 24, 8 }, { "str", "side", 40, 1 }, { "le", "cancelled_quantity", 32, 4 },
+    { "le", "remaining_quantity", 36, 4 },
+  },
+  [5] = {
+    { "le", "order_id", 24, 8 }, { "str", "side", 32, 1 },
+  },
+  [9] = {
+    { "le", "match_number", 24, 8 }, { "le", "quantity", 32, 8 }, { "prc", "price", 40, 8 },
+    { "str", "cross_type", 48, 1 },
+  },
+  [10] = {
+    { "le", "match_number", 24, 8 },
+  },
+  [11] = {
+    { "str", "status_type", 24, 1 }, { "str", "state", 25, 1 }, { "str", "reason", 26, 4 },
+    { "str", "market_code", 30, 1 },
+  },
+  [12] = {
+    { "str", "source_type", 24, 1 }, { "str", "event_code", 25, 1 }, { "prc", "level1", 32, 8 },
+    { "prc", "level2", 40, 8 }, { "prc", "level3", 48, 8 },
+  },
+  [13] = {
+    { "le", "paired_shares", 24, 8 }, { "le", "imbalance_shares", 32, 8 },
+    { "str", "direction", 2, 1 }, { "str", "cross_type", 3, 1 }, { "prc", "far_price", 40, 8 },
+    { "prc", "near_price", 48, 8 }, { "prc", "reference_price", 56, 8 },
+  },
+  [14] = {
+    { "prc", "bid_price", 24, 8 }, { "le", "bid_quantity", 32, 8 }, { "prc", "ask_price", 40, 8 },
+    { "le", "ask_quantity", 48, 8 },
+  },
+  [15] = {
+    { "str", "status", 24, 1 }, { "le", "first", 32, 8 }, { "le", "last", 40, 8 },
+  },
+}
 
-local function prc(t, name, r)
-  t:add(f[name], r, price(r))
-end
+BODY[8] = EXECUTION
+BODY[6] = { table.unpack(EXECUTION) }
+table.insert(BODY[6], { "str", "printable", 53, 1 })
+BODY[7] = BODY[6]
 
 local function body(t, kind, b)
-  if kind == 1 then
-    str(t, "definition_symbol", b(24, 8))
-    t:add_le(f.round_lot_size, b(32, 4))
-    t:add_le(f.etp_leverage_factor, b(36, 4))
-    str(t, "market_category", b(40, 1))
-    str(t, "financial_status", b(41, 1))
-    str(t, "round_lots_only", b(42, 1))
-    str(t, "issue_classification", b(43, 1))
-    str(t, "issue_sub_type", b(44, 2))
-    str(t, "authenticity", b(46, 1))
-    str(t, "short_sale_threshold", b(47, 1))
-    str(t, "ipo_flag", b(48, 1))
-    str(t, "luld_tier", b(49, 1))
-    str(t, "etp_flag", b(50, 1))
-    str(t, "inverse", b(51, 1))
-    str(t, "source_type", b(52, 1))
-  elseif kind == 2 then
-    u64(t, "order_id", b(24, 8))
-    str(t, "side", b(44, 1))
-    t:add_le(f.quantity, b(40, 4))
-    prc(t, "price", b(32, 8))
-    str(t, "attribution", b(45, 4))
-  elseif kind == 3 then
-    u64(t, "orig_order_id", b(24, 8))
-    u64(t, "new_order_id", b(32, 8))
-    str(t, "side", b(52, 1))
-    t:add_le(f.quantity, b(48, 4))
-    prc(t, "price", b(40, 8))
-  elseif kind == 4 then
-    u64(t, "order_id", b(24, 8))
-    str(t, "side", b(40, 1))
-    t:add_le(f.cancelled_quantity, b(32, 4))
-    t:add_le(f.remaining_quantity, b(36, 4))
-  elseif kind == 5 then
-    u64(t, "order_id", b(24, 8))
-    str(t, "side", b(32, 1))
-  elseif kind == 6 or kind == 7 or kind == 8 then
-    u64(t, "order_id", b(24, 8))
-    u64(t, "match_number", b(32, 8))
-    str(t, "side", b(52, 1))
-    t:add_le(f.quantity, b(48, 4))
-    prc(t, "price", b(40, 8))
-    if kind ~= 8 then
-      str(t, "printable", b(53, 1))
-    end
-  elseif kind == 9 then
-    u64(t, "match_number", b(24, 8))
-    u64(t, "quantity", b(32, 8))
-    prc(t, "price", b(40, 8))
-    str(t, "cross_type", b(48, 1))
-  elseif kind == 10 then
-    u64(t, "match_number", b(24, 8))
-  elseif kind == 11 then
-    str(t, "status_type", b(24, 1))
-    str(t, "state", b(25, 1))
-    str(t, "reason", b(26, 4))
-    str(t, "market_code", b(30, 1))
-  elseif kind == 12 then
-    str(t, "source_type", b(24, 1))
-    str(t, "event_code", b(25, 1))
-    prc(t, "level1", b(32, 8))
-    prc(t, "level2", b(40, 8))
-    prc(t, "level3", b(48, 8))
-  elseif kind == 13 then
-    u64(t, "paired_shares", b(24, 8))
-    u64(t, "imbalance_shares", b(32, 8))
-    str(t, "direction", b(2, 1))
-    str(t, "cross_type", b(3, 1))
-    prc(t, "far_price", b(40, 8))
-    prc(t, "near_price", b(48, 8))
-    prc(t, "reference_price", b(56, 8))
-  elseif kind == 14 then
-    prc(t, "bid_price", b(24, 8))
-    u64(t, "bid_quantity", b(32, 8))
-    prc(t, "ask_price", b(40, 8))
-    u64(t, "ask_quantity", b(48, 8))
-  elseif kind == 15 then
-    str(t, "status", b(24, 1))
-    u64(t, "first", b(32, 8))
-    u64(t, "last", b(40, 8))
+  for _, x in ipairs(BODY[kind] or {}) do
+    SHOW[x[1]](t, x[2], b(x[3], x[4]))
   end
 end
 
