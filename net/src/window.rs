@@ -180,7 +180,13 @@ impl WindowReader {
     /// After sending frames from `seq` on: whether the writer may have overwritten them
     /// meanwhile (it is at most `capacity / 4` ahead of what it published).
     pub fn overrun(&self, seq: u64) -> bool {
-        self.published() + self.shared.capacity / 4 >= seq + self.shared.capacity
+        self.overrun_at(seq, self.published())
+    }
+
+    /// `overrun` against a `published` the caller loaded after its sends completed (one load
+    /// for many clients).
+    pub fn overrun_at(&self, seq: u64, published: u64) -> bool {
+        published + self.shared.capacity / 4 >= seq + self.shared.capacity
     }
 
     /// The contiguous bytes from byte `skip` of frame `seq` up to the end of frame `end - 1`

@@ -50,6 +50,8 @@ pub struct Agent {
     pub(super) listener: TcpListener,
     pub(super) io: Io,
     pub(super) groups: Vec<TcpGroup>,
+    /// Each group's published sequence, read once per phase of a cycle.
+    pub(super) published: Vec<u64>,
     pub(super) journals: Vec<Option<JournalReader>>,
     pub(super) allow: Vec<Ipv4Net>,
     pub(super) users: Vec<([u8; 6], [u8; 10])>,
@@ -95,7 +97,10 @@ impl crate::agent::Agent for Agent {
     /// connections).
     fn do_work(&mut self, now: Instant) -> usize {
         let mut work = 0;
-        // 1. Plan one send per client.
+        // 1. Plan one send per client, against each group's published sequence read once.
+        for (p, g) in self.published.iter_mut().zip(&self.groups) {
+            *p = g.window.published();
+        }
         for t in 0..self.clients.len() {
             self.plan(t, now);
         }
@@ -137,7 +142,11 @@ impl crate::agent::Agent for Agent {
         if let Err(e) = r {
             warn_limited!(self.accept_log, error = %e, "TCP agent cycle failed");
         }
-        // 3. Completions, input, connections.
+        // 3. Completions, input, connections; overruns judged against what the writers had
+        // published once the sends were done.
+        for (p, g) in self.published.iter_mut().zip(&self.groups) {
+            *p = g.window.published();
+        }
         work += events.len();
         for ev in events.drain(..) {
             self.event(ev, now);
@@ -201,6 +210,7 @@ impl Agent {
                 .iter()
                 .map(|u| (padded(&u.name), padded(&u.password)))
                 .collect(),
+            published: vec![0; groups.len()],
             groups,
             max_clients: cfg.max_clients,
             heartbeat: Duration::from_millis(cfg.heartbeat_ms),
@@ -360,7 +370,10 @@ impl Agent {
                 let len = (end - seq) as usize * FRAME - c.skip;
                 let frames = c.advance(n);
                 self.counters.messages.add(frames);
-                if self.groups[c.group].window.overrun(seq) {
+                if self.groups[c.group]
+                    .window
+                    .overrun_at(seq, self.published[c.group])
+                {
                     self.close(token, Reason::Overrun);
                     return;
                 }

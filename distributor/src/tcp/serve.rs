@@ -27,7 +27,7 @@ impl Agent {
             return;
         }
         let w = &self.groups[c.group].window;
-        let published = w.published();
+        let published = self.published[c.group];
         // Finish a journal run first.
         if let Some(cu) = &c.catchup {
             if cu.holds(c.seq) {
@@ -77,6 +77,8 @@ impl Agent {
             return;
         }
         // Caught up: end of session, or a heartbeat when quiet.
+        // `ended` first, then a fresh `published`: the writer publishes before it ends, so
+        // this sees every frame (the cycle's copy may predate the last ones).
         if w.ended() && !c.end_sent && c.seq >= w.published() {
             c.control(ServerRepr::EndOfSession);
             c.close_after_control = Some(Reason::EndOfSession);
