@@ -73,12 +73,14 @@ pub struct Phase {
     pub cpu_ns_per_msg: CpuPerMsg,
 }
 
-/// ns of CPU per message sent (`feed`, `shard`, `sender`) or delivered (`subscriber`); 0 where
-/// a phase has no such stage.
+/// ns of CPU per message sent (`feed`, `shard`, `retransmitter`, `sender`) or delivered
+/// (`subscriber`); 0 where a phase has no such stage. `retransmitter` is the shard's second
+/// thread: re-requests and the journal's page faults, taken off the sender.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CpuPerMsg {
     pub feed: f64,
     pub shard: f64,
+    pub retransmitter: f64,
     pub sender: f64,
     pub subscriber: f64,
 }
@@ -512,6 +514,10 @@ fn tickcast_phase(cfg: &BenchConfig, data: &FeedData, gso: Gso) -> Result<Phase,
         cpu_ns_per_msg: CpuPerMsg {
             feed: per(feed_cpu),
             shard: per(shard_counters.iter().map(|s| s.cpu_ns.get()).sum()),
+            retransmitter: per(shard_counters
+                .iter()
+                .map(|s| s.retransmitter_cpu_ns.get())
+                .sum()),
             ..Default::default()
         },
         ..Default::default()
@@ -640,8 +646,8 @@ pub fn table(r: &Report) -> String {
     for (name, p) in phases {
         let c = &p.cpu_ns_per_msg;
         s += &format!(
-            "{:<9} feed {:>7.1}  shard {:>7.1}  sender {:>7.1}  subscriber {:>7.1}\n",
-            name, c.feed, c.shard, c.sender, c.subscriber
+            "{:<9} feed {:>7.1}  shard {:>7.1}  retransmitter {:>6.1}  sender {:>7.1}  subscriber {:>7.1}\n",
+            name, c.feed, c.shard, c.retransmitter, c.sender, c.subscriber
         );
     }
     s += &format!(

@@ -71,6 +71,8 @@ pub struct ShardCounters {
     pub gso_refused: Counter,
     /// CPU time of the shard's thread (ns), written when it finishes (benchmarks).
     pub cpu_ns: Counter,
+    /// CPU time of its retransmitter's thread (re-requests and journal prefaulting), likewise.
+    pub retransmitter_cpu_ns: Counter,
 }
 
 /// A group's figures for the summary line and metrics.

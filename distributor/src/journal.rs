@@ -9,8 +9,12 @@
 //!   a crash never loses a sent message. Durability against the host failing follows `fsync`:
 //!   `always` syncs on the send thread before each send, `interval` from a background thread,
 //!   `none` leaves it to the kernel.
-//! - **Growth.** The file grows by 2^20 slots (72 MiB, sparse until written) when full and is
-//!   remapped; one session is one file (a new session name starts a new file).
+//! - **Growth.** The file grows by 2^20 slots (72 MiB, sparse until written) while 16 MiB
+//!   are still free, with an `ftruncate` only: the mapping reserves address space for 256 GiB
+//!   and never moves. One session is one file (a new session name starts a new file).
+//! - **Disk work off the send path.** The retransmitter's thread writes zeros over the next
+//!   16 MiB of pages ahead of the sender ([`PagePreparer`], `prepare.rs`), so the sender's first
+//!   store into a page costs a cheap fault instead of ext4 allocating the page and its block.
 //! - **Integrity.** The file is locked (`flock`) for the process's life: a second process is
 //!   refused with a line naming it. On open every slot is checked: the valid prefix is the
 //!   journal; an incomplete last record (non-zero, bad checksum, only empty slots after it) is a
@@ -20,6 +24,8 @@
 
 use crate::config::Fsync;
 use net::mmap::MappedFile;
+pub use prepare::PagePreparer;
+use prepare::WriterSide;
 use protocol::schema::RECORD_SIZE;
 use protocol::Session;
 use std::fs::{File, OpenOptions};
@@ -34,8 +40,10 @@ const MAGIC: &[u8; 16] = b"TICKCAST-JRNL-v2";
 const HEADER: usize = 4096;
 /// A record, its sequence's low 32 bits, and a CRC-32 of both.
 pub const SLOT: usize = RECORD_SIZE + 8;
-/// Slots added when the file is full.
+/// Slots added when the file grows.
 const GROW: u64 = 1 << 20;
+/// The file grows when fewer slots than this are left, so pages can be prepared ahead.
+const AHEAD_SLOTS: u64 = (prepare::AHEAD / SLOT) as u64 + 1;
 
 pub struct Journal {
     file: File,
@@ -45,8 +53,13 @@ pub struct Journal {
     records: u64,
     /// Slots mapped.
     capacity: u64,
+    /// When `records` reaches it, the file grows (ahead of being full, for the prefaulter).
+    grow_at: u64,
     fsync: Fsync,
     _syncer: Option<Syncer>,
+    /// The writer's side of the page preparation handshake, and the preparer until taken.
+    pages: WriterSide,
+    preparer: Option<PagePreparer>,
     /// Records found damaged when read back for a re-request.
     pub damaged_reads: u64,
 }
@@ -180,6 +193,8 @@ impl Journal {
         let mut map =
             MappedFile::map(&file, HEADER + capacity as usize * SLOT).map_err(|e| at(&path, e))?;
         let (records, warning) = scan(&mut map, capacity, &path)?;
+        let (pages, preparer) = prepare::handshake(&file, &map, HEADER + records as usize * SLOT)
+            .map_err(|e| at(&path, e))?;
         let syncer = (fsync == Fsync::Interval)
             .then(|| start_syncer(&file, interval))
             .transpose()
@@ -191,8 +206,11 @@ impl Journal {
                 path,
                 records,
                 capacity,
+                grow_at: capacity.saturating_sub(AHEAD_SLOTS),
                 fsync,
                 _syncer: syncer,
+                pages,
+                preparer: Some(preparer),
                 damaged_reads: 0,
             },
             warning,
@@ -220,13 +238,23 @@ impl Journal {
     /// Writes the next record into the map (before the datagram holding it is sent).
     #[inline]
     pub fn append(&mut self, rec: &[u8]) -> io::Result<()> {
-        if self.records == self.capacity {
-            self.grow()?;
+        if self.records >= self.grow_at {
+            if let Err(e) = self.grow() {
+                if self.records == self.capacity {
+                    return Err(e);
+                }
+                // Room is left: retry a while later rather than on every record.
+                self.grow_at = self.records + 4096;
+            }
         }
         let seq = self.records + 1;
         let off = HEADER + self.records as usize * SLOT;
         let n = RECORD_SIZE.min(rec.len());
-        let slot = &mut self.map.bytes_mut()[off..off + SLOT];
+        self.pages.before_write(off + SLOT);
+        let Some(slot) = self.map.range_mut(off, SLOT) else {
+            // Unreachable: the file grows before it is full.
+            return Err(io::Error::other("journal slot outside the file"));
+        };
         slot[..n].copy_from_slice(&rec[..n]);
         let crc = slot_crc(&slot[..RECORD_SIZE], seq);
         slot[RECORD_SIZE..RECORD_SIZE + 4].copy_from_slice(&(seq as u32).to_le_bytes());
@@ -238,12 +266,18 @@ impl Journal {
     fn grow(&mut self) -> io::Result<()> {
         let capacity = self.capacity + GROW;
         let len = HEADER + capacity as usize * SLOT;
-        self.file
-            .set_len(len as u64)
+        self.map
+            .grow(&self.file, len)
             .map_err(|e| at(&self.path, e))?;
-        self.map = MappedFile::map(&self.file, len).map_err(|e| at(&self.path, e))?;
+        self.pages.grown(len);
         self.capacity = capacity;
+        self.grow_at = capacity - AHEAD_SLOTS;
         Ok(())
+    }
+
+    /// The preparer of this journal's pages, for another thread (taken once).
+    pub fn take_preparer(&mut self) -> Option<PagePreparer> {
+        self.preparer.take()
     }
 
     /// Called before the datagrams holding the appended records are sent: with
@@ -265,7 +299,9 @@ impl Journal {
             return false;
         }
         let off = HEADER + (seq - 1) as usize * SLOT;
-        let slot = &self.map.bytes()[off..off + SLOT];
+        let Some(slot) = self.map.range(off, SLOT) else {
+            return false;
+        };
         if !valid(slot, seq) {
             self.damaged_reads += 1;
             return false;
@@ -357,7 +393,7 @@ fn start_syncer(file: &File, interval: Duration) -> io::Result<Syncer> {
 
 /// Finds the journal's end: the valid prefix; cuts a torn last record; refuses damage.
 fn scan(map: &mut MappedFile, capacity: u64, path: &Path) -> io::Result<(u64, Option<String>)> {
-    let bytes = map.bytes();
+    let bytes = map.range(0, map.len()).unwrap_or_default();
     let slot = |i: u64| &bytes[HEADER + i as usize * SLOT..HEADER + (i as usize + 1) * SLOT];
     let mut records = 0;
     while records < capacity && valid(slot(records), records + 1) {
@@ -381,7 +417,9 @@ fn scan(map: &mut MappedFile, capacity: u64, path: &Path) -> io::Result<(u64, Op
         return Ok((records, None));
     }
     let off = HEADER + records as usize * SLOT;
-    map.bytes_mut()[off..off + SLOT].fill(0);
+    if let Some(slot) = map.range_mut(off, SLOT) {
+        slot.fill(0);
+    }
     Ok((
         records,
         Some(format!(
@@ -414,5 +452,6 @@ pub fn read_all(path: &Path) -> io::Result<Vec<[u8; RECORD_SIZE]>> {
     Ok(out)
 }
 
+mod prepare;
 #[cfg(test)]
 mod tests;

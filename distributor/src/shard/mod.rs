@@ -279,6 +279,15 @@ impl Shard {
         })
     }
 
+    /// The page preparers of the groups' journals, in the shard's group order (for the
+    /// retransmitter's thread; taken once).
+    pub fn take_journal_preparers(&mut self) -> Vec<crate::journal::PagePreparer> {
+        self.groups
+            .iter_mut()
+            .filter_map(|g| g.journal.take_preparer())
+            .collect()
+    }
+
     /// The readers of this shard's TCP windows, by global group index (taken once).
     pub fn take_tcp_readers(&mut self) -> Vec<(usize, WindowReader)> {
         std::mem::take(&mut self.tcp_readers)

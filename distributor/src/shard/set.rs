@@ -77,10 +77,16 @@ impl ShardSet {
             };
             let mut shard = Shard::new(spec, queue, counters.clone(), stop.clone())?;
             tcp_readers.extend(shard.take_tcp_readers());
+            let preparers = shard.take_journal_preparers();
             shards.push(shard);
             // After the shard: its journals exist for the retransmitter to read.
-            let rtx =
-                Retransmitter::new(&owned, &cfg.journal.dir, &group_counters, counters.clone())?;
+            let rtx = Retransmitter::new(
+                &owned,
+                preparers,
+                &cfg.journal.dir,
+                &group_counters,
+                counters.clone(),
+            )?;
             retransmit_addrs.extend(rtx.local_addrs());
             rtxs.push((rtx, s.retransmit_core));
             inputs.push(input);
