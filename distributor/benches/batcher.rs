@@ -1,5 +1,6 @@
-//! ns per message through a running shard: append to the group's datagram, journal and
-//! retransmission ring, flush, and sendmmsg to the kernel (to a group nobody joined).
+//! ns per message through a running shard: append to the group's datagram and journal,
+//! flush, and sendmmsg to the kernel (to a group nobody joined); the journal pages are prepared
+//! by the retransmitter thread, as in a running distributor.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use distributor::config::Config;
