@@ -181,6 +181,12 @@ impl OrderBooks {
         Some(o)
     }
 
+    /// Reads what acting on `order_ref` will read (see `OrderTable::touch`).
+    #[inline]
+    pub fn touch(&self, order_ref: u64) -> u32 {
+        self.orders.touch(order_ref)
+    }
+
     pub fn get(&self, order_ref: u64) -> Option<&Order> {
         self.orders.get(order_ref)
     }

@@ -237,6 +237,11 @@ impl FeedHandler {
                 }
             }
         }
+        // First pass: the orders this datagram acts on are loaded together (their cache misses
+        // overlap), then handled in order below.
+        for m in p.messages().map_while(Result::ok) {
+            self.normalizer.touch(m);
+        }
         let implausible = self.upstream.arbiter.stats.implausible;
         self.run_receiver(ts, out, |arbiter, a| match p.kind() {
             PacketKind::Data => {

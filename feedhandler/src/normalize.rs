@@ -52,6 +52,16 @@ impl Normalizer {
             .map(|i| i.symbol)
     }
 
+    /// Touches the live order an ITCH message (`E C X D U`) acts on, ahead of handling it.
+    #[inline]
+    pub fn touch(&self, raw: &[u8]) {
+        if let (Some(b'E' | b'C' | b'X' | b'D' | b'U'), Some(r)) = (raw.first(), raw.get(11..19)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(r);
+            std::hint::black_box(self.books().touch(u64::from_be_bytes(b)));
+        }
+    }
+
     /// Decodes and normalizes one raw ITCH message; errors are counted and returned.
     #[inline]
     pub fn on_raw(
