@@ -46,8 +46,13 @@ fn the_sender_runs_on_the_clock_it_is_given() {
     // Quiet: a heartbeat once a second, not before.
     assert_eq!(shard.do_work(t0 + ms(999)), 0);
     assert_eq!(g.heartbeats.get(), 0);
+    // Parked, it would sleep until the heartbeat is due (started before t0), 100 ms at most.
+    assert!(shard.idle_deadline(t0 + ms(999)) <= ms(1));
+    assert_eq!(shard.idle_deadline(t0), ms(100));
     assert_eq!(shard.do_work(t0 + ms(1000)), 1);
     assert_eq!(g.heartbeats.get(), 1);
+    assert_eq!(shard.idle_deadline(t0 + ms(1950)), ms(50));
+    assert_eq!(shard.idle_deadline(t0 + ms(2500)), Duration::ZERO);
     assert_eq!(shard.do_work(t0 + ms(1500)), 0);
     // A batch: taken, flushed because the queue is drained, sent in the same cycle.
     let rec = encode(&Repr {

@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 
 /// Datagrams the outbox holds before it must be sent mid-cycle.
 const OUTBOX_DATAGRAMS: usize = 512;
+/// Longest a parked shard sleeps without input or a timer due.
+const MAX_PARK: Duration = Duration::from_millis(100);
 /// End-of-session packets sent at shutdown, spaced out.
 const END_OF_SESSION_REPEATS: usize = 3;
 
@@ -95,7 +97,6 @@ pub struct Shard {
     open: bool,
     /// A batch that arrived while parked: taken by the next duty cycle like any other.
     parked: Option<Box<crate::batch::Batch>>,
-    backoff: Duration,
     /// (global group index, reader) of each TCP window, for the TCP agent.
     tcp_readers: Vec<(usize, WindowReader)>,
 }
@@ -274,7 +275,6 @@ impl Shard {
             send_errors: RateLimited::default(),
             open: true,
             parked: None,
-            backoff: Duration::from_micros(20),
             tcp_readers,
         })
     }
@@ -305,34 +305,44 @@ impl Shard {
             );
         }
         while self.open {
-            let work = self.do_work(Instant::now());
-            if work == 0 && self.open {
-                self.idle_wait();
-            } else {
-                self.backoff = Duration::from_micros(20);
+            let now = Instant::now();
+            if self.do_work(now) == 0 && self.open {
+                self.idle_wait(now);
             }
         }
         self.shutdown();
         self.counters.cpu_ns.set(net::clock::thread_cpu_ns());
     }
 
-    /// Waits by the idle strategy; parking wakes as soon as a batch arrives (it is kept for
-    /// the next duty cycle).
-    fn idle_wait(&mut self) {
+    /// Waits by the idle strategy. Parking blocks on the input queue until a batch arrives
+    /// (kept for the next duty cycle) or the next timer is due, and no longer: no wake-ups on
+    /// a back-off in between.
+    fn idle_wait(&mut self, now: Instant) {
         match self.idle {
             Idle::Spin => std::hint::spin_loop(),
             Idle::Yield => std::thread::yield_now(),
-            Idle::Park => match self.queue.rx.recv_timeout(self.backoff) {
-                Ok(batch) => {
-                    self.parked = Some(batch);
-                    self.backoff = Duration::from_micros(20);
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    self.backoff = (self.backoff * 2).min(Duration::from_millis(1))
-                }
+            Idle::Park => match self.queue.rx.recv_timeout(self.idle_deadline(now)) {
+                Ok(batch) => self.parked = Some(batch),
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => self.open = false,
             },
         }
+    }
+
+    /// How long from `now` until a timer is due: a partial datagram's `max_delay`, or a quiet
+    /// group's heartbeat (at most 100 ms).
+    pub fn idle_deadline(&self, now: Instant) -> Duration {
+        self.groups
+            .iter()
+            .map(|g| match g.first_append {
+                Some(t) if !g.builder.is_empty() => {
+                    (t + g.max_delay).saturating_duration_since(now)
+                }
+                _ => (g.last_sent + g.heartbeat).saturating_duration_since(now),
+            })
+            .min()
+            .unwrap_or(MAX_PARK)
+            .min(MAX_PARK)
     }
 
     /// Whether the input queue is still open (the feed has not ended).
