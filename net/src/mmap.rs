@@ -141,21 +141,27 @@ impl Unmapper {
     }
 }
 
+/// A new file of `len` zero bytes in the temporary directory, named for `name` and this
+/// process, opened for reading and writing (tests of mapped files).
+#[doc(hidden)]
+pub fn scratch_file(name: &str, len: u64) -> io::Result<(std::path::PathBuf, File)> {
+    let p = std::env::temp_dir().join(format!("tickcast-{name}-{}", std::process::id()));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&p)?;
+    f.set_len(len)?;
+    Ok((p, f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn temp_file(name: &str, len: u64) -> (std::path::PathBuf, File) {
-        let p = std::env::temp_dir().join(format!("tickcast-mmap-{name}-{}", std::process::id()));
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&p)
-            .unwrap();
-        f.set_len(len).unwrap();
-        (p, f)
+        scratch_file(&format!("mmap-{name}"), len).unwrap()
     }
 
     #[test]

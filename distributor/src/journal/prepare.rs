@@ -194,16 +194,8 @@ mod tests {
     /// A writer racing its preparer over a real file never has a stored byte zeroed.
     #[test]
     fn never_zeroes_what_the_writer_stored() {
-        let p = std::env::temp_dir().join(format!("tickcast-prepare-{}", std::process::id()));
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&p)
-            .unwrap();
         let len = 16 << 20;
-        f.set_len(len as u64).unwrap();
+        let (p, f) = net::mmap::scratch_file("prepare-race", len as u64).unwrap();
         // One page ahead, one page per step: the preparer works right at the writer's heels.
         let map = MappedFile::map(&f, len).unwrap();
         let (mut w, mut prep) = handshake_sized(&f, &map, 100, PAGE, PAGE).unwrap();
@@ -238,15 +230,7 @@ mod tests {
 
     #[test]
     fn stays_within_the_file_and_ahead_of_the_writer() {
-        let p = std::env::temp_dir().join(format!("tickcast-prepare2-{}", std::process::id()));
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&p)
-            .unwrap();
-        f.set_len(40 * PAGE as u64).unwrap();
+        let (p, f) = net::mmap::scratch_file("prepare-ahead", 40 * PAGE as u64).unwrap();
         let map = MappedFile::map(&f, 40 * PAGE).unwrap();
         // Without the start-up fill: pages 2..40, above the writer's page 1 and below the end
         // of the file, in steps.
