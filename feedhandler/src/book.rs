@@ -181,10 +181,28 @@ impl OrderBooks {
         Some(o)
     }
 
-    /// Reads what acting on `order_ref` will read (see `OrderTable::touch`).
+    /// Reads the order `order_ref` (see `OrderTable::touch`).
     #[inline]
     pub fn touch(&self, order_ref: u64) -> u32 {
         self.orders.touch(order_ref)
+    }
+
+    /// Reads every cache line of the price levels on the side of the book that acting on
+    /// `order_ref` will search (a second pass: its order is in cache by then).
+    #[inline]
+    pub fn touch_levels(&self, order_ref: u64) -> u64 {
+        let Some(o) = self.orders.get(order_ref) else {
+            return 0;
+        };
+        let Some(b) = self.books.get(o.instrument as usize) else {
+            return 0;
+        };
+        let levels = if o.side == SIDE_BUY { &b.bids } else { &b.asks };
+        // Four 16-byte levels to a 64-byte line.
+        levels
+            .iter()
+            .step_by(4)
+            .fold(0, |a, l| a.wrapping_add(l.quantity))
     }
 
     pub fn get(&self, order_ref: u64) -> Option<&Order> {
@@ -276,5 +294,20 @@ mod tests {
         assert!(!b.is_crossed(3));
         assert!(b.levels_match_orders());
         assert_eq!(b.reduce(99, 1), None);
+    }
+
+    #[test]
+    fn touching_reads_the_levels_and_changes_nothing() {
+        let mut b = OrderBooks::default();
+        // Bids 100..=109, one order each of quantity 1..=10; the best (109) is last.
+        for i in 0..10u32 {
+            assert!(b.add(u64::from(i) + 1, o(SIDE_BUY, 100 + i, i + 1)));
+        }
+        assert_eq!(b.touch(1), 1);
+        // Levels 0, 4, 8 (one per cache line): quantities 1 + 5 + 9.
+        assert_eq!(b.touch_levels(1), 15);
+        assert_eq!((b.touch(77), b.touch_levels(77)), (0, 0));
+        assert_eq!(b.live_orders(), 10);
+        assert!(b.levels_match_orders());
     }
 }

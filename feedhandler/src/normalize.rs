@@ -52,13 +52,20 @@ impl Normalizer {
             .map(|i| i.symbol)
     }
 
-    /// Touches the live order an ITCH message (`E C X D U`) acts on, ahead of handling it.
+    /// Touches the live order an ITCH message (`E C X D U`) acts on, ahead of handling it;
+    /// with `levels`, the price levels it will search instead (a second pass, once the orders
+    /// are in cache).
     #[inline]
-    pub fn touch(&self, raw: &[u8]) {
+    pub fn touch(&self, raw: &[u8], levels: bool) {
         if let (Some(b'E' | b'C' | b'X' | b'D' | b'U'), Some(r)) = (raw.first(), raw.get(11..19)) {
             let mut b = [0u8; 8];
             b.copy_from_slice(r);
-            std::hint::black_box(self.books().touch(u64::from_be_bytes(b)));
+            let r = u64::from_be_bytes(b);
+            if levels {
+                std::hint::black_box(self.books().touch_levels(r));
+            } else {
+                std::hint::black_box(self.books().touch(r));
+            }
         }
     }
 
