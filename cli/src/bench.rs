@@ -272,16 +272,18 @@ pub(crate) struct SubResult {
     cpu_ns: u64,
 }
 
-/// Starts `n` subscriber threads on `groups`; they run until `stop`, then drain until every
-/// group ended or `grace` passed.
 /// Messages delivered so far by all of a phase's subscribers (added after each poll).
 pub(crate) type Progress = Arc<std::sync::atomic::AtomicU64>;
 
+/// How long subscribers drain after `stop` at most, waiting for every group's end of session.
+const SUBSCRIBER_GRACE: Duration = Duration::from_secs(5);
+
+/// Starts `n` subscriber threads on `groups`; they run until `stop`, then drain until every
+/// group ended or `SUBSCRIBER_GRACE` passed.
 pub(crate) fn subscribers(
     n: usize,
     groups: Vec<GroupSpec>,
     stop: Arc<AtomicBool>,
-    grace: Duration,
     gro: bool,
     progress: &Progress,
 ) -> Vec<std::thread::JoinHandle<SubResult>> {
@@ -315,7 +317,7 @@ pub(crate) fn subscribers(
                             progress.fetch_add(n as u64, Ordering::Relaxed);
                         }
                     }
-                    let until = Instant::now() + grace;
+                    let until = Instant::now() + SUBSCRIBER_GRACE;
                     let mut idle_since = Instant::now();
                     while !sub.all_ended() && Instant::now() < until {
                         if sub.poll(&mut h).unwrap_or(0) > 0 {
@@ -484,7 +486,6 @@ fn tickcast_phase(cfg: &BenchConfig, data: &FeedData, gso: Gso) -> Result<Phase,
         cfg.subscribers,
         specs,
         stop_subs.clone(),
-        Duration::from_secs(5),
         cfg.gro,
         &Progress::default(),
     );

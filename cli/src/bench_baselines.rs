@@ -26,7 +26,6 @@ pub(crate) fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, S
                 1,
                 vec![GroupSpec::new("naive", *a)],
                 stop_subs.clone(),
-                Duration::from_secs(5),
                 cfg.gro,
                 &Progress::default(),
             )
@@ -113,7 +112,6 @@ pub(crate) fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result
         cfg.subscribers,
         specs,
         stop_subs.clone(),
-        Duration::from_secs(5),
         cfg.gro,
         &progress,
     );

@@ -42,10 +42,7 @@ fn server() -> SocketAddr {
         };
         let (mut w, r) = net::window::window(cfg.window_frames(), 1).unwrap();
         for s in 1..=RECORDS {
-            let mut rec = [0u8; 64];
-            rec[0] = 1; // schema version
-            rec[1] = 2; // order_add
-            rec[8..16].copy_from_slice(&s.to_le_bytes());
+            let rec = protocol::schema::order_add_record(s);
             journal.append(&rec).unwrap();
             w.push(&rec);
         }

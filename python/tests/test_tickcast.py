@@ -111,6 +111,17 @@ dir = "{d}/j"
 """ + extra
 
 
+def check_whole_session(events, out, err):
+    """Asserts the events are every message of the run (per its summary line), in order, then
+    its end of session; returns the summary, the last sequence and the messages."""
+    summary = json.loads(out.strip().splitlines()[-1])
+    last = summary["groups"][0]["last_seq"]
+    messages = [e for e in events if "seq" in e]
+    assert [m["seq"] for m in messages] == list(range(1, last + 1)), err
+    assert events[-1] == {"end_of_session": {"next_seq": last + 1}}
+    return summary, last, messages
+
+
 def test_subscriber_receives_a_live_distributor_in_order():
     port, rtx = free_port(), free_port()
     group = f"239.203.{port % 250}.{(port // 250) % 250}:{port}"
@@ -123,12 +134,8 @@ def test_subscriber_receives_a_live_distributor_in_order():
             events = list(sub)
         finally:
             out, err = run.communicate(timeout=30)
-    summary = json.loads(out.strip().splitlines()[-1])
-    last = summary["groups"][0]["last_seq"]
-    messages = [e for e in events if "seq" in e]
-    assert [m["seq"] for m in messages] == list(range(1, last + 1)), err
+    summary, last, messages = check_whole_session(events, out, err)
     assert not [e for e in events if "gap" in e]
-    assert events[-1] == {"end_of_session": {"next_seq": last + 1}}
     assert {"kind", "instrument", "symbol", "event_ts_ns", "recv_ts_ns"} <= set(messages[0])
     assert sub.stats()["delivered"] == last
 
@@ -154,11 +161,7 @@ def test_subscriber_over_tcp_replays_from_the_journal_then_live():
             events = list(sub)
         finally:
             out, err = run.communicate(timeout=30)
-    summary = json.loads(out.strip().splitlines()[-1])
-    last = summary["groups"][0]["last_seq"]
-    messages = [e for e in events if "seq" in e]
-    assert [m["seq"] for m in messages] == list(range(1, last + 1)), err
-    assert events[-1] == {"end_of_session": {"next_seq": last + 1}}
+    summary, last, messages = check_whole_session(events, out, err)
     stats = sub.stats()
     assert stats["transport"] == "tcp" and stats["delivered"] == last
     assert summary["tcp"]["logins"] == 1

@@ -3,7 +3,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use protocol::moldudp64::{Packet, PacketBuilder, Session};
-use protocol::schema::{Body, Message, OrderAdd, Price, Repr, RECORD_SIZE};
+use protocol::schema::{order_add_record, Body, Message};
 use subscriber_sdk::arbiter::{Arbiter, ArbiterConfig, Feed, Output};
 
 struct Sink {
@@ -31,19 +31,7 @@ fn bench(c: &mut Criterion) {
             let first = p * 22 + 1;
             let mut b = PacketBuilder::new(vec![0u8; 1472], 1472, &session, first).unwrap();
             for s in first..first + 22 {
-                let m = Repr {
-                    instrument: 7,
-                    event_ts_ns: s,
-                    recv_ts_ns: s,
-                    body: Body::OrderAdd(OrderAdd {
-                        order_id: s,
-                        price: Price(1),
-                        quantity: 1,
-                        side: b'B',
-                        attribution: *b"    ",
-                    }),
-                };
-                b.append_with(RECORD_SIZE, |d| m.emit(d).unwrap()).unwrap();
+                b.append(&order_add_record(s)).unwrap();
             }
             b.as_bytes().to_vec()
         })

@@ -11,7 +11,7 @@
 //!   ones: feed B's good copies fill them, and a sequence malformed on both feeds becomes a gap.
 
 use protocol::moldudp64::{emit_end_of_session, emit_heartbeat, PacketBuilder, Session};
-use protocol::schema::{Body, OrderAdd, Price, Repr, RECORD_SIZE};
+use protocol::schema::{order_add_record as record, RECORD_SIZE};
 use serde_json::Value;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -92,24 +92,6 @@ fn forged_datagrams_from_another_socket_cost_the_tap_nothing() {
     assert!(s["wrong_source"].as_u64().unwrap() >= 10, "{s}");
     // Ends with the real session (about 2 s of feed), long before its --duration.
     assert!(tap_secs < 15.0, "the tap stopped on time: {tap_secs} s");
-}
-
-fn record(seq: u64) -> [u8; RECORD_SIZE] {
-    let m = Repr {
-        instrument: 1,
-        event_ts_ns: seq,
-        recv_ts_ns: seq,
-        body: Body::OrderAdd(OrderAdd {
-            order_id: seq,
-            price: Price(100),
-            quantity: 1,
-            side: b'B',
-            attribution: *b"    ",
-        }),
-    };
-    let mut r = [0u8; RECORD_SIZE];
-    m.emit(&mut r).unwrap();
-    r
 }
 
 #[test]

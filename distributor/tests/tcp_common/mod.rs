@@ -7,7 +7,6 @@ use distributor::journal::Journal;
 pub use distributor::tcp::{Backend, TcpGroup, TcpServer};
 use net::window::{window, WindowWriter};
 pub use protocol::schema::RECORD_SIZE;
-use protocol::schema::{Body, OrderAdd, Price, Repr};
 use protocol::soupbintcp::{self, ClientRepr};
 use protocol::Session;
 use std::io::Read;
@@ -18,23 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subscriber_sdk::{Context, Handler, TcpOptions, TcpSubscriber};
 
-pub fn record(seq: u64) -> [u8; RECORD_SIZE] {
-    let m = Repr {
-        instrument: 1,
-        event_ts_ns: seq,
-        recv_ts_ns: seq,
-        body: Body::OrderAdd(OrderAdd {
-            order_id: seq,
-            price: Price(100),
-            quantity: 1,
-            side: b'B',
-            attribution: *b"    ",
-        }),
-    };
-    let mut r = [0u8; RECORD_SIZE];
-    m.emit(&mut r).unwrap();
-    r
-}
+pub use protocol::schema::order_add_record as record;
 
 /// A group fed like a shard feeds it: journal first, then the window, published per batch.
 pub struct Feed {
