@@ -174,15 +174,12 @@ impl FeedHandler {
     }
 
     fn on_records(&mut self, mut bytes: &[u8], ts: u64, out: &mut impl FnMut(&Repr)) {
-        // Two passes first, as for a datagram: the orders these records act on, then their
-        // price levels, loaded together.
-        for levels in [false, true] {
-            let mut ahead = bytes;
-            while let Some((msg, rest)) = split_block(ahead) {
-                ahead = rest;
-                self.normalizer.touch(msg, levels);
-            }
-        }
+        let mut ahead = bytes;
+        self.normalizer.touch_all(std::iter::from_fn(move || {
+            let (msg, rest) = split_block(ahead)?;
+            ahead = rest;
+            Some(msg)
+        }));
         while let Some((msg, rest)) = split_block(bytes) {
             bytes = rest;
             normalize(&mut self.normalizer, &mut self.gates, msg, ts, out);
@@ -246,13 +243,8 @@ impl FeedHandler {
                 }
             }
         }
-        // Two passes first: the orders this datagram acts on, then their price levels, are
-        // loaded together (their cache misses overlap); then the messages are handled in order.
-        for levels in [false, true] {
-            for m in p.messages().map_while(Result::ok) {
-                self.normalizer.touch(m, levels);
-            }
-        }
+        self.normalizer
+            .touch_all(p.messages().map_while(Result::ok));
         let implausible = self.upstream.arbiter.stats.implausible;
         self.run_receiver(ts, out, |arbiter, a| match p.kind() {
             PacketKind::Data => {

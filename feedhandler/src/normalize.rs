@@ -52,11 +52,21 @@ impl Normalizer {
             .map(|i| i.symbol)
     }
 
-    /// Touches the live order an ITCH message (`E C X D U`) acts on, ahead of handling it;
-    /// with `levels`, the price levels it will search instead (a second pass, once the orders
-    /// are in cache).
+    /// Reads, ahead of handling them, what a datagram's raw ITCH messages will read: first the
+    /// live order each `E C X D U` acts on, then (in a second pass, the orders in cache by
+    /// then) the price levels it will search. Loads issued back to back overlap their cache
+    /// misses, where handling message by message waits for each in turn.
     #[inline]
-    pub fn touch(&self, raw: &[u8], levels: bool) {
+    pub fn touch_all<'a>(&self, messages: impl Iterator<Item = &'a [u8]> + Clone) {
+        for levels in [false, true] {
+            for m in messages.clone() {
+                self.touch(m, levels);
+            }
+        }
+    }
+
+    #[inline]
+    fn touch(&self, raw: &[u8], levels: bool) {
         if let (Some(b'E' | b'C' | b'X' | b'D' | b'U'), Some(r)) = (raw.first(), raw.get(11..19)) {
             let mut b = [0u8; 8];
             b.copy_from_slice(r);
