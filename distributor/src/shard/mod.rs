@@ -57,6 +57,17 @@ struct GroupState {
     tcp: Option<WindowWriter>,
 }
 
+impl GroupState {
+    /// When the group's timer is due: its open datagram's `max_delay`, else (nothing open) its
+    /// heartbeat, counted from the last packet sent.
+    fn timer_at(&self) -> Instant {
+        match self.first_append {
+            Some(t) => t + self.max_delay,
+            None => self.last_sent + self.heartbeat,
+        }
+    }
+}
+
 /// Segments in one GSO send at most (the kernel's UDP_MAX_SEGMENTS is 64), and its bytes.
 const GSO_MAX_SEGMENTS: u16 = 64;
 const GSO_MAX_BYTES: u32 = 65_507;
@@ -334,12 +345,7 @@ impl Shard {
     pub fn idle_deadline(&self, now: Instant) -> Duration {
         self.groups
             .iter()
-            .map(|g| match g.first_append {
-                Some(t) if !g.builder.is_empty() => {
-                    (t + g.max_delay).saturating_duration_since(now)
-                }
-                _ => (g.last_sent + g.heartbeat).saturating_duration_since(now),
-            })
+            .map(|g| g.timer_at().saturating_duration_since(now))
             .min()
             .unwrap_or(MAX_PARK)
             .min(MAX_PARK)
@@ -355,10 +361,7 @@ impl Shard {
     fn flush(&mut self, now: Instant, all: bool) {
         for li in 0..self.groups.len() {
             let g = &self.groups[li];
-            let late = g
-                .first_append
-                .is_some_and(|t| now.duration_since(t) >= g.max_delay);
-            if (all || late) && !g.builder.is_empty() {
+            if !g.builder.is_empty() && (all || now >= g.timer_at()) {
                 self.finalize(li, now);
             }
         }
@@ -479,7 +482,7 @@ impl Shard {
         let mut n = 0;
         for li in 0..self.groups.len() {
             let g = &self.groups[li];
-            if g.builder.is_empty() && now.duration_since(g.last_sent) >= g.heartbeat {
+            if g.builder.is_empty() && now >= g.timer_at() {
                 self.control_packet(li, false);
                 let g = &mut self.groups[li];
                 g.last_sent = now;
