@@ -60,8 +60,6 @@ pub struct Journal {
     /// The writer's side of the page preparation handshake, and the preparer until taken.
     pages: WriterSide,
     preparer: Option<PagePreparer>,
-    /// Records found damaged when read back for a re-request.
-    pub damaged_reads: u64,
 }
 
 /// Syncs the file every interval off the send thread (fsync = "interval").
@@ -211,7 +209,6 @@ impl Journal {
                 _syncer: syncer,
                 pages,
                 preparer: Some(preparer),
-                damaged_reads: 0,
             },
             warning,
         ))
@@ -291,23 +288,6 @@ impl Journal {
 
     pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync_all().map_err(|e| at(&self.path, e))
-    }
-
-    /// Reads record `seq` (1-based) if written and intact.
-    pub fn read(&mut self, seq: u64, out: &mut [u8; RECORD_SIZE]) -> bool {
-        if seq == 0 || seq > self.records {
-            return false;
-        }
-        let off = HEADER + (seq - 1) as usize * SLOT;
-        let Some(slot) = self.map.range(off, SLOT) else {
-            return false;
-        };
-        if !valid(slot, seq) {
-            self.damaged_reads += 1;
-            return false;
-        }
-        out.copy_from_slice(&slot[..RECORD_SIZE]);
-        true
     }
 }
 

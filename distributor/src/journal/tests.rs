@@ -14,6 +14,14 @@ fn slot_offset(seq: u64) -> u64 {
     (HEADER + (seq as usize - 1) * SLOT) as u64
 }
 
+/// Record `seq` as a re-request is served it (through a `JournalReader`), into `out`.
+fn read(reader: &mut JournalReader, seq: u64, out: &mut [u8; RECORD_SIZE]) -> bool {
+    reader.read_run(seq, 1, |r| {
+        *out = *r;
+        true
+    }) == 1
+}
+
 fn poke(path: &Path, offset: u64, bytes: &[u8]) {
     let f = OpenOptions::new().write(true).open(path).unwrap();
     f.write_all_at(bytes, offset).unwrap();
@@ -34,13 +42,14 @@ fn resume_serve_and_torn_tail() {
     // A torn write: half of record 6 at the end.
     let p = path_for(&d, &Session::new("J1").unwrap());
     poke(&p, slot_offset(6), &[9u8; 30]);
-    let (mut j, w) = open(&d, "J1").unwrap();
+    let (j, w) = open(&d, "J1").unwrap();
     assert!(w.unwrap().contains("torn tail: record 6"));
     assert_eq!(j.next_seq(), 6);
+    let mut reader = JournalReader::open(j.path()).unwrap();
     let mut r = [0u8; RECORD_SIZE];
-    assert!(j.read(3, &mut r));
+    assert!(read(&mut reader, 3, &mut r));
     assert_eq!(r, [2u8; RECORD_SIZE]);
-    assert!(!j.read(6, &mut r));
+    assert!(!read(&mut reader, 6, &mut r));
     drop(j);
     // Another session's journal is refused.
     std::fs::copy(&p, d.join("J2.journal")).unwrap();
@@ -70,10 +79,11 @@ fn damage_is_refused_or_never_served() {
     // Corruption in a live journal: the damaged record is not served.
     let p = j.path().to_path_buf();
     poke(&p, slot_offset(4) + 3, &[0xEE]);
+    let mut reader = JournalReader::open(&p).unwrap();
     let mut r = [0u8; RECORD_SIZE];
-    assert!(!j.read(4, &mut r));
-    assert!(j.read(5, &mut r));
-    assert_eq!(j.damaged_reads, 1);
+    assert!(!read(&mut reader, 4, &mut r));
+    assert!(read(&mut reader, 5, &mut r));
+    assert_eq!(reader.damaged_reads, 1);
     drop(j);
     // On restart: a bad record with records after it is damage, refused with the reason.
     let e = open(&d, "D1").err().unwrap().to_string();
@@ -119,12 +129,14 @@ fn sessions_map_to_distinct_files_as_on_the_wire() {
 fn grows_past_its_first_allocation() {
     let d = dir("grow");
     let (mut j, _) = open(&d, "G1").unwrap();
-    j.capacity = 3; // as if the file were full after 3 records
+    // As if the file were full after 3 records (it grows when `grow_at` is reached).
+    (j.capacity, j.grow_at) = (3, 3);
     for i in 0..5u8 {
         j.append(&[i; RECORD_SIZE]).unwrap();
     }
+    let mut reader = JournalReader::open(j.path()).unwrap();
     let mut r = [0u8; RECORD_SIZE];
-    assert!(j.read(5, &mut r));
+    assert!(read(&mut reader, 5, &mut r));
     assert_eq!(r[0], 4);
     drop(j);
     assert_eq!(
