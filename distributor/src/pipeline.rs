@@ -218,6 +218,7 @@ pub fn run_feed(
         } => FeedHandler::new(clock, *date_from_frames),
         FeedSource::Generator(_) => FeedHandler::new(clock, false),
     };
+    fh.normalizer.reserve_for_session();
     // Sample captures zero their MoldUDP64 headers; only a live feed must be sequenced.
     fh.accept_unsequenced = !matches!(feed, FeedSource::Multicast { .. });
     if let Some(s) = cfg

@@ -140,6 +140,12 @@ impl OrderBooks {
         }
     }
 
+    /// Allocates the order table at its full size before traffic (see
+    /// `OrderTable::reserve_full_window`).
+    pub fn reserve_for_session(&mut self) {
+        self.orders.reserve_full_window();
+    }
+
     fn book(&mut self, instrument: u32) -> &mut Book {
         let i = instrument as usize;
         if i >= self.books.len() {

@@ -32,6 +32,12 @@ impl Normalizer {
         }
     }
 
+    /// Allocates now what would otherwise grow during the session, so no message waits for
+    /// it: for a long-running feed, called before the first frame.
+    pub fn reserve_for_session(&mut self) {
+        self.books.reserve_for_session();
+    }
+
     pub fn clock(&self) -> &SessionClock {
         &self.clock
     }

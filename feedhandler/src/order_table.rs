@@ -56,6 +56,15 @@ impl OrderTable {
         r >= self.base && r - self.base < self.window
     }
 
+    /// Allocates the full-size ring now, while no message waits: growing it during traffic
+    /// writes 16 MiB on the feed thread in one go (measured 6.2–6.7 ms, once, about 9 000
+    /// messages into a session).
+    pub fn reserve_full_window(&mut self) {
+        if self.window < MAX_WINDOW {
+            self.grow();
+        }
+    }
+
     /// Grows the ring to `MAX_WINDOW` slots, keeping every order at its reference.
     fn grow(&mut self) {
         let old = std::mem::replace(&mut self.ring, vec![EMPTY; MAX_WINDOW as usize]);
@@ -235,6 +244,25 @@ mod tests {
     }
 
     #[test]
+    fn a_reserved_window_never_reallocates_during_traffic() {
+        let mut t = OrderTable::with_capacity(16);
+        t.reserve_full_window();
+        let ring = t.ring.as_ptr();
+        for r in 1..=3 * MAX_WINDOW {
+            assert!(t.insert_new(r, order(r as u32 % 1000)));
+            if r > 100 {
+                assert!(t.remove(r - 100).is_some());
+            }
+        }
+        assert_eq!(
+            t.ring.as_ptr(),
+            ring,
+            "the ring was replaced during traffic"
+        );
+        assert_eq!(t.len(), 100);
+    }
+
+    #[test]
     fn touch_reads_without_changing_anything() {
         let mut t = OrderTable::with_capacity(16);
         assert!(t.insert_new(5, order(7)));
@@ -252,7 +280,7 @@ mod tests {
         /// repeated, removed.
         #[test]
         fn behaves_as_a_map(ops in proptest::collection::vec(
-            (0u8..4, prop_oneof![0u64..2_000_000, 0u64..100, (1u64 << 40)..(1u64 << 40) + 10]),
+            (0u8..5, prop_oneof![0u64..2_000_000, 0u64..100, (1u64 << 40)..(1u64 << 40) + 10]),
             1..400,
         )) {
             let mut t = OrderTable::with_capacity(16);
@@ -266,7 +294,7 @@ mod tests {
                         m.entry(r).or_insert(o);
                     }
                     2 => prop_assert_eq!(t.remove(r), m.remove(&r)),
-                    _ => {
+                    3 => {
                         if let Some(x) = t.get_mut(r) {
                             x.quantity = 7;
                         }
@@ -274,6 +302,7 @@ mod tests {
                             x.quantity = 7;
                         }
                     }
+                    _ => t.reserve_full_window(),
                 }
                 prop_assert_eq!(t.get(r), m.get(&r));
                 prop_assert_eq!(t.len(), m.len());
