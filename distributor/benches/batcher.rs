@@ -27,6 +27,7 @@ fn bench(c: &mut Criterion) {
         core: 0,
         groups: cfg.groups.iter().map(|g| g.name.clone()).collect(),
         idle,
+        slice_us: 100,
         retransmit_core: None,
     }];
     cfg.feed.queue_depth = 256;

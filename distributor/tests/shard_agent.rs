@@ -26,6 +26,7 @@ fn the_sender_runs_on_the_clock_it_is_given() {
     let spec = ShardSpec {
         core: 0,
         idle: Idle::Park,
+        slice_us: 0,
         groups: &owned,
         journal: &cfg.journal,
         group_counters: &counters,

@@ -30,6 +30,7 @@ fn shard_loop_does_not_allocate_per_message() {
         core: 0,
         groups: cfg.groups.iter().map(|g| g.name.clone()).collect(),
         idle,
+        slice_us: 100,
         retransmit_core: None,
     }];
     cfg.feed.queue_depth = 64;

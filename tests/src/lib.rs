@@ -114,30 +114,27 @@ fn nix_uid() -> u32 {
 }
 
 /// The `tickcast` (and `tickcast-tap`) binaries of the profile these tests were built with.
-/// `cargo test --workspace` builds them before any test runs; when a test of this crate runs on
-/// its own and they are missing, they are built once (never while other tests may be reading
-/// the target directory's libraries).
+/// `cargo test` does not build another package's binaries (the CLI has no integration tests),
+/// so a binary left from an earlier build would be tested against today's sources: each test
+/// process runs `cargo build --bins` once, before its first use (a no-op when up to date).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let path = profile_dir.join(name);
-    if !path.exists() {
-        static BUILT: std::sync::Once = std::sync::Once::new();
-        BUILT.call_once(|| {
-            let release = profile_dir.file_name().is_some_and(|n| n == "release");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--quiet", "--workspace", "--bins"]);
-            if release {
-                cmd.arg("--release");
-            }
-            assert!(
-                cmd.status().expect("run cargo build").success(),
-                "cargo build --bins failed"
-            );
-        });
-    }
-    path
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--workspace", "--bins"]);
+        if release {
+            cmd.arg("--release");
+        }
+        assert!(
+            cmd.status().expect("run cargo build").success(),
+            "cargo build --bins failed"
+        );
+    });
+    profile_dir.join(name)
 }
 
 /// The SDK's static library for C programs, built in a target directory of its own so that the

@@ -87,6 +87,10 @@ fn bad_configs_fail_with_one_line_naming_the_key() {
             default.replacen("fsync = \"none\"", "fsync = \"sometimes\"", 1),
             "fsync",
         ),
+        (
+            default.replacen("idle = \"park\"", "idle = \"park\"\nslice_us = 50", 1),
+            "shard[0].slice_us",
+        ),
         // Accepted once, and could not work (the hardening issue's list).
         (
             default.replacen("239.192.10.1:31001", "239.192.10.1:0", 1),
@@ -573,6 +577,8 @@ fn doctor_checks_the_host_against_the_config() {
         "tcp.listen 127.0.0.1:",
         "open files limit",
         "io_uring: a ring",
+        "scheduler slice",
+        "wake-up of a parked thread",
     ] {
         assert!(out.contains(what), "{what} checked: {out}");
     }

@@ -1,4 +1,4 @@
-//! `tickcast bench [--seconds N] [--groups G] [--subscribers S] [--max-payload BYTES] [--rate MSGS/S] [--gro] [--idle park|yield|spin] [--tcp-clients N [--tcp-stalled K]] [--json]`
+//! `tickcast bench [--seconds N] [--groups G] [--subscribers S] [--max-payload BYTES] [--rate MSGS/S] [--gro] [--idle park|yield|spin] [--slice-us US] [--tcp-clients N [--tcp-stalled K]] [--json]`
 
 use crate::bench::{self, BenchConfig};
 
@@ -35,6 +35,9 @@ pub struct Args {
     /// The shards' idle strategy: park (default), yield, or spin (a pinned, busy core each).
     #[arg(long, default_value = "park", value_parser = idle)]
     pub idle: distributor::config::Idle,
+    /// The shard threads' scheduler slice in µs (`slice_us`; 0 = the kernel's default).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub slice_us: u64,
     /// Also measure the SoupBinTCP fan-out to this many clients: phases `tcp` (io_uring),
     /// `tcp_epoll` and `tcp_naive` (one send per message per client).
     #[arg(long, default_value_t = 0)]
@@ -69,6 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         rate: args.rate,
         gro: args.gro,
         idle: args.idle,
+        slice_us: args.slice_us,
         tcp_clients: args.tcp_clients,
         tcp_stalled: args.tcp_stalled,
     };

@@ -211,6 +211,16 @@ impl Config {
             return Err("group: at most 64 groups".into());
         }
         for (i, s) in self.shards.iter().enumerate() {
+            let (lo, hi) = (
+                net::sched::MIN_SLICE_NS / 1000,
+                net::sched::MAX_SLICE_NS / 1000,
+            );
+            if s.slice_us != 0 && !(lo..=hi).contains(&s.slice_us) {
+                return Err(format!(
+                    "shard[{i}].slice_us: {} is outside {lo}..={hi} (0 = the kernel's default)",
+                    s.slice_us
+                ));
+            }
             if s.groups.is_empty() {
                 return Err(format!("shard[{i}].groups: must name at least one group"));
             }

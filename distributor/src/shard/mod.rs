@@ -76,6 +76,8 @@ const GSO_MAX_BYTES: u32 = 65_507;
 pub struct ShardSpec<'a> {
     pub core: usize,
     pub idle: Idle,
+    /// Scheduler slice of the shard's thread in µs; 0 = the kernel's default.
+    pub slice_us: u64,
     /// (global group index, config)
     pub groups: &'a [(usize, Group)],
     pub journal: &'a JournalCfg,
@@ -89,6 +91,7 @@ pub struct ShardSpec<'a> {
 pub struct Shard {
     core: usize,
     idle: Idle,
+    slice_us: u64,
     groups: Vec<GroupState>,
     /// Local group index by global group index.
     local: [u8; 64],
@@ -157,6 +160,7 @@ impl Shard {
         let ShardSpec {
             core,
             idle,
+            slice_us,
             groups,
             journal,
             group_counters,
@@ -267,6 +271,7 @@ impl Shard {
         Ok(Shard {
             core,
             idle,
+            slice_us,
             groups: states,
             local,
             sockets,
@@ -307,13 +312,21 @@ impl Shard {
     /// Runs the duty cycle until the input queue closes (the feed ended or was stopped), then
     /// shuts the sessions down cleanly.
     pub fn run(mut self) {
-        crate::batch::warm_thread();
         let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: self.core });
         if !pinned {
             tracing::warn!(
                 core = self.core,
                 "could not pin shard to its core; running unpinned"
             );
+        }
+        if self.slice_us > 0 {
+            if let Err(e) = net::sched::set_slice(self.slice_us * 1000) {
+                tracing::warn!(
+                    slice_us = self.slice_us,
+                    error = %e,
+                    "the kernel takes no custom scheduler slice (Linux 6.12+); running with its default"
+                );
+            }
         }
         while self.open {
             let now = Instant::now();
@@ -332,7 +345,7 @@ impl Shard {
         match self.idle {
             Idle::Spin => std::hint::spin_loop(),
             Idle::Yield => std::thread::yield_now(),
-            Idle::Park => match self.queue.rx.recv_timeout(self.idle_deadline(now)) {
+            Idle::Park => match self.queue.park(self.idle_deadline(now)) {
                 Ok(batch) => self.parked = Some(batch),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => self.open = false,

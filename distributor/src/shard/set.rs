@@ -69,6 +69,7 @@ impl ShardSet {
             let spec = ShardSpec {
                 core: s.core,
                 idle: s.idle,
+                slice_us: s.slice_us,
                 groups: &owned,
                 journal: &cfg.journal,
                 group_counters: &group_counters,
