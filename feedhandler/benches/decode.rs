@@ -1,5 +1,6 @@
 //! ns per message for ITCH decoding alone, and for decode + normalize + book, on a generated
-//! stream of realistic order flow.
+//! stream of realistic order flow: as one block, and in 32-message chunks as datagrams (and
+//! `tickcast bench`'s feed) bring it, where the read-ahead passes work per chunk.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use feedhandler::generator::{Generator, GeneratorConfig, MAX_MESSAGE};
@@ -9,9 +10,9 @@ use protocol::moldudp64::split_block;
 
 const N: usize = 1_000_000;
 
-fn stream() -> Vec<u8> {
+fn stream(instruments: u16) -> Vec<u8> {
     let mut g = Generator::new(GeneratorConfig {
-        instruments: 100,
+        instruments,
         seed: 3,
         ..Default::default()
     });
@@ -26,7 +27,7 @@ fn stream() -> Vec<u8> {
 }
 
 fn benches(c: &mut Criterion) {
-    let data = stream();
+    let data = stream(100);
     let mut group = c.benchmark_group("itch");
     group.throughput(Throughput::Elements(N as u64));
     group.sample_size(20);
@@ -57,6 +58,45 @@ fn benches(c: &mut Criterion) {
                     from: None,
                 };
                 fh.on_frame(&frame, &mut |m| acc = acc.wrapping_add(m.event_ts_ns));
+                black_box(acc)
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    // As `tickcast bench` feeds it: 500 instruments, 32-message chunks, the order window
+    // reserved as the pipeline's feed thread does.
+    let data = stream(500);
+    let mut chunks = Vec::new();
+    let (mut rest, mut start, mut n) = (&data[..], 0, 0);
+    while let Some((_, r)) = split_block(rest) {
+        rest = r;
+        n += 1;
+        if n % 32 == 0 || rest.is_empty() {
+            let end = data.len() - rest.len();
+            chunks.push(start..end);
+            start = end;
+        }
+    }
+    group.bench_function("decode_normalize_book_chunks", |b| {
+        let date = chrono::NaiveDate::from_ymd_opt(2023, 8, 22).unwrap();
+        b.iter_batched_ref(
+            || {
+                let mut fh = FeedHandler::new(SessionClock::new(date), false);
+                fh.normalizer.reserve_for_session();
+                fh
+            },
+            |fh| {
+                let mut acc = 0u64;
+                for c in &chunks {
+                    let frame = Frame {
+                        framing: Framing::BinaryFile,
+                        bytes: &data[c.clone()],
+                        recv_ts_ns: 1,
+                        feed: net::Feed::A,
+                        from: None,
+                    };
+                    fh.on_frame(&frame, &mut |m| acc = acc.wrapping_add(m.event_ts_ns));
+                }
                 black_box(acc)
             },
             criterion::BatchSize::LargeInput,

@@ -187,28 +187,23 @@ impl OrderBooks {
         Some(o)
     }
 
-    /// Reads the order `order_ref` (see `OrderTable::touch`).
+    /// Prefetches the slot of order `order_ref` (see `OrderTable::touch`).
     #[inline]
-    pub fn touch(&self, order_ref: u64) -> u32 {
+    pub fn touch(&self, order_ref: u64) {
         self.orders.touch(order_ref)
     }
 
-    /// Reads every cache line of the price levels on the side of the book that acting on
-    /// `order_ref` will search (a second pass: its order is in cache by then).
+    /// Starts loading every cache line of the price levels on the side of the book that
+    /// acting on `order_ref` will search (a second pass: its order is in cache by then).
     #[inline]
-    pub fn touch_levels(&self, order_ref: u64) -> u64 {
+    pub fn touch_levels(&self, order_ref: u64) {
         let Some(o) = self.orders.get(order_ref) else {
-            return 0;
+            return;
         };
         let Some(b) = self.books.get(o.instrument as usize) else {
-            return 0;
+            return;
         };
-        let levels = if o.side == SIDE_BUY { &b.bids } else { &b.asks };
-        // Four 16-byte levels to a 64-byte line.
-        levels
-            .iter()
-            .step_by(4)
-            .fold(0, |a, l| a.wrapping_add(l.quantity))
+        net::prefetch::lines(if o.side == SIDE_BUY { &b.bids } else { &b.asks });
     }
 
     pub fn get(&self, order_ref: u64) -> Option<&Order> {
@@ -303,16 +298,18 @@ mod tests {
     }
 
     #[test]
-    fn touching_reads_the_levels_and_changes_nothing() {
+    fn touching_changes_nothing_for_live_or_unknown_orders() {
         let mut b = OrderBooks::default();
         // Bids 100..=109, one order each of quantity 1..=10; the best (109) is last.
         for i in 0..10u32 {
             assert!(b.add(u64::from(i) + 1, o(SIDE_BUY, 100 + i, i + 1)));
         }
-        assert_eq!(b.touch(1), 1);
-        // Levels 0, 4, 8 (one per cache line): quantities 1 + 5 + 9.
-        assert_eq!(b.touch_levels(1), 15);
-        assert_eq!((b.touch(77), b.touch_levels(77)), (0, 0));
+        let top = b.top(3);
+        for r in [1, 10, 77, u64::MAX] {
+            b.touch(r);
+            b.touch_levels(r);
+        }
+        assert_eq!(b.top(3), top);
         assert_eq!(b.live_orders(), 10);
         assert!(b.levels_match_orders());
     }

@@ -58,10 +58,10 @@ impl Normalizer {
             .map(|i| i.symbol)
     }
 
-    /// Reads, ahead of handling them, what a datagram's raw ITCH messages will read: first the
-    /// live order each `E C X D U` acts on, then (in a second pass, the orders in cache by
-    /// then) the price levels it will search. Loads issued back to back overlap their cache
-    /// misses, where handling message by message waits for each in turn.
+    /// Prefetches, ahead of handling them, what a datagram's raw ITCH messages will read: first
+    /// the live order each `E C X D U` acts on, then (in a second pass, the orders in cache by
+    /// then) the price levels it will search. Misses started back to back overlap, where
+    /// handling message by message waits for each in turn.
     #[inline]
     pub fn touch_all<'a>(&self, messages: impl Iterator<Item = &'a [u8]> + Clone) {
         for levels in [false, true] {
@@ -78,9 +78,9 @@ impl Normalizer {
             b.copy_from_slice(r);
             let r = u64::from_be_bytes(b);
             if levels {
-                std::hint::black_box(self.books().touch_levels(r));
+                self.books().touch_levels(r);
             } else {
-                std::hint::black_box(self.books().touch(r));
+                self.books().touch(r);
             }
         }
     }

@@ -176,15 +176,13 @@ impl OrderTable {
         }
     }
 
-    /// Reads the ring slot of `r` (for a prefetching pass; the value means nothing). Loads
-    /// of a datagram's orders issued back to back overlap their cache misses, where the
-    /// message-by-message pass would wait for each in turn.
+    /// Starts loading the ring slot of `r` into cache (a read-ahead pass): a datagram's
+    /// orders prefetched back to back overlap their cache misses, where the message-by-message
+    /// pass would wait for each in turn.
     #[inline]
-    pub fn touch(&self, r: u64) -> u32 {
+    pub fn touch(&self, r: u64) {
         if self.in_window(r) {
-            self.ring[self.slot(r)].quantity
-        } else {
-            0
+            net::prefetch::line(&self.ring[self.slot(r)]);
         }
     }
 
@@ -263,13 +261,13 @@ mod tests {
     }
 
     #[test]
-    fn touch_reads_without_changing_anything() {
+    fn touch_changes_nothing_wherever_the_reference_is() {
         let mut t = OrderTable::with_capacity(16);
         assert!(t.insert_new(5, order(7)));
-        assert_eq!(t.touch(5), 8);
-        assert_eq!(t.touch(6), 0); // free slot
-        assert_eq!(t.touch(1 << 40), 0); // outside the window
-        assert_eq!(t.touch(u64::MAX), 0);
+        t.touch(5);
+        t.touch(6); // free slot
+        t.touch(1 << 40); // outside the window
+        t.touch(u64::MAX);
         assert_eq!(t.len(), 1);
         assert_eq!(t.get(5), Some(&order(7)));
         assert_eq!(t.get(1 << 40), None);
