@@ -291,6 +291,32 @@ const SUBSCRIBER_GRACE: Duration = Duration::from_secs(5);
 /// See `Report::latency_warmup_s`.
 const LATENCY_WARMUP: Duration = Duration::from_millis(500);
 
+/// Where a bench subscriber is in its latency warm-up.
+enum Warmup {
+    /// Nothing delivered yet.
+    Waiting,
+    /// Latency recorded until then is start-up.
+    Until(Instant),
+    Done,
+}
+
+impl Warmup {
+    /// After each poll: starts the warm-up at the first delivery and, when it is over, clears
+    /// what was recorded during it.
+    fn after_poll(&mut self, delivered: u64, latency: &mut Histogram<u64>) {
+        match *self {
+            Warmup::Waiting if delivered > 0 => {
+                *self = Warmup::Until(Instant::now() + LATENCY_WARMUP)
+            }
+            Warmup::Until(t) if Instant::now() >= t => {
+                latency.reset();
+                *self = Warmup::Done;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Starts `n` subscriber threads on `groups`; they run until `stop`, then drain until every
 /// group ended or `SUBSCRIBER_GRACE` passed.
 pub(crate) fn subscribers(
@@ -325,21 +351,12 @@ pub(crate) fn subscribers(
                         delivered: 0,
                         kinds: [0; 16],
                     };
-                    let mut warm_until = None;
+                    let mut warmup = Warmup::Waiting;
                     while !stop.load(Ordering::Relaxed) {
                         if let Ok(n) = sub.poll(&mut h) {
                             progress.fetch_add(n as u64, Ordering::Relaxed);
                         }
-                        match warm_until {
-                            None if h.delivered > 0 => {
-                                warm_until = Some(Instant::now() + LATENCY_WARMUP)
-                            }
-                            Some(t) if Instant::now() >= t => {
-                                sub.stats.latency.reset();
-                                warm_until = Some(Instant::now() + Duration::from_secs(1 << 30));
-                            }
-                            _ => {}
-                        }
+                        warmup.after_poll(h.delivered, &mut sub.stats.latency);
                     }
                     let until = Instant::now() + SUBSCRIBER_GRACE;
                     let mut idle_since = Instant::now();
