@@ -16,10 +16,17 @@ fn timeout(d: Duration) -> PollTimeout {
 /// Blocks until one of `socks` (at most `MAX_WAIT_FDS`; the rest are not watched) is readable
 /// or `wait` passes. Returns whether one is readable.
 pub fn wait_readable<'a>(socks: impl Iterator<Item = BorrowedFd<'a>>, wait: Duration) -> bool {
+    ready(socks, wait) != 0
+}
+
+/// Like `wait_readable`, but says which: bit `i` is set when the `i`-th socket is readable (or
+/// has an error or hang-up to report, which a receive call then returns). A zero `wait` only
+/// looks. 0 when none is; every bit when poll(2) itself failed, so the caller reads them all.
+pub fn ready<'a>(socks: impl Iterator<Item = BorrowedFd<'a>>, wait: Duration) -> u64 {
     let mut socks = socks.take(MAX_WAIT_FDS).peekable();
     let Some(&first) = socks.peek() else {
         std::thread::sleep(wait);
-        return false;
+        return 0;
     };
     let mut n = 0;
     let mut fds: [PollFd<'_>; MAX_WAIT_FDS] = std::array::from_fn(|_| match socks.next() {
@@ -29,7 +36,16 @@ pub fn wait_readable<'a>(socks: impl Iterator<Item = BorrowedFd<'a>>, wait: Dura
         }
         None => PollFd::new(first, PollFlags::POLLIN),
     });
-    nix::poll::poll(&mut fds[..n], timeout(wait)).is_ok_and(|r| r > 0)
+    match nix::poll::poll(&mut fds[..n], timeout(wait)) {
+        Ok(0) => return 0,
+        Ok(_) => {}
+        Err(_) => return u64::MAX,
+    }
+    fds[..n]
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
+        .fold(0, |m, (i, _)| m | 1 << i)
 }
 
 /// Blocks until `sock` is writable or `wait` passes.
@@ -60,5 +76,21 @@ mod tests {
             Duration::from_secs(2)
         ));
         assert!(wait_writable(&tx, Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn ready_names_the_readable_sockets() {
+        let socks: Vec<UdpSocket> = (0..3)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let fds = || socks.iter().map(|s| s.as_fd());
+        assert_eq!(ready(fds(), Duration::ZERO), 0);
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.send_to(b"x", socks[1].local_addr().unwrap()).unwrap();
+        assert_eq!(ready(fds(), Duration::from_secs(2)), 0b010);
+        tx.send_to(b"y", socks[2].local_addr().unwrap()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while ready(fds(), Duration::ZERO) != 0b110 && Instant::now() < deadline {}
+        assert_eq!(ready(fds(), Duration::ZERO), 0b110);
     }
 }

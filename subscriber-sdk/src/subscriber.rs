@@ -358,15 +358,18 @@ impl Subscriber {
     /// nothing is ready, whatever the poll mode. While a hole is open the wait is cut to 1 ms
     /// so the recovery timers keep running.
     pub fn poll_for<H: Handler>(&mut self, handler: &mut H, wait: Duration) -> io::Result<usize> {
-        let mut delivered = self.poll_once(handler)?;
+        // One poll(2) says which sockets hold datagrams, where a receive call on each would
+        // mostly find nothing: feed B while A leads, the retransmission socket, quiet groups.
+        let ready = self.ready_sockets(Duration::ZERO);
+        let mut delivered = self.poll_once(handler, ready)?;
         if delivered == 0 && !wait.is_zero() {
             let wait = if self.groups.iter().any(|g| g.arbiter.pending()) {
                 wait.min(Duration::from_millis(1))
             } else {
                 wait
             };
-            self.wait_readable(wait);
-            delivered += self.poll_once(handler)?;
+            let ready = self.ready_sockets(wait);
+            delivered += self.poll_once(handler, ready)?;
         }
         self.refresh_stats();
         Ok(delivered)
@@ -380,9 +383,10 @@ impl Subscriber {
         Ok(())
     }
 
-    /// Blocks until a socket is readable or `timeout` passes (at most `net::poll::MAX_WAIT_FDS`
-    /// sockets are watched; the rest are still read on every turn).
-    fn wait_readable(&self, timeout: Duration) {
+    /// Waits up to `timeout` for a socket to be readable; returns which are (bit i: the i-th
+    /// socket, groups in order, each A, B, retransmission; at most `net::poll::MAX_WAIT_FDS`
+    /// are watched, the rest are read on every turn).
+    fn ready_sockets(&self, timeout: Duration) -> u64 {
         let socks = self.groups.iter().flat_map(|g| {
             [
                 Some(g.a.socket().as_fd()),
@@ -392,14 +396,31 @@ impl Subscriber {
             .into_iter()
             .flatten()
         });
-        net::poll::wait_readable(socks, timeout);
+        net::poll::ready(socks, timeout)
     }
 
-    fn poll_once<H: Handler>(&mut self, handler: &mut H) -> io::Result<usize> {
+    /// Reads the sockets `ready` names (bit i: the i-th present socket, groups in order, each
+    /// A, B, retransmission — the order `ready_sockets` watches them in), then runs every
+    /// group's timers.
+    fn poll_once<H: Handler>(&mut self, handler: &mut H, ready: u64) -> io::Result<usize> {
         let mut delivered = 0;
+        let mut i = 0;
         for gi in 0..self.groups.len() {
             for feed in [Feed::A, Feed::B, Feed::Retransmit] {
-                delivered += self.drain_socket(gi, feed, handler)?;
+                let g = &self.groups[gi];
+                let present = match feed {
+                    Feed::A => true,
+                    Feed::B => g.b.is_some(),
+                    Feed::Retransmit => g.rtx_rx.is_some(),
+                };
+                if !present {
+                    continue;
+                }
+                let watched = i < net::poll::MAX_WAIT_FDS;
+                if !watched || ready & (1 << i) != 0 {
+                    delivered += self.drain_socket(gi, feed, handler)?;
+                }
+                i += 1;
             }
             let now = self.now();
             let GroupRx {
