@@ -6,7 +6,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use feedhandler::generator::{Generator, GeneratorConfig, MAX_MESSAGE};
 use feedhandler::source::{Frame, Framing};
 use feedhandler::{itch, FeedHandler, SessionClock};
-use protocol::moldudp64::split_block;
+use protocol::moldudp64::blocks;
 
 const N: usize = 1_000_000;
 
@@ -47,10 +47,8 @@ fn benches(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("decode", |b| {
         b.iter(|| {
-            let mut rest = &data[..];
             let mut acc = 0u64;
-            while let Some((msg, r)) = split_block(rest) {
-                rest = r;
+            for msg in blocks(&data) {
                 if let Ok(m) = itch::decode(msg) {
                     acc = acc.wrapping_add(m.timestamp() ^ u64::from(m.stock_locate()));
                 }
@@ -70,12 +68,11 @@ fn benches(c: &mut Criterion) {
     // reserved as the pipeline's feed thread does.
     let data = stream(500);
     let mut chunks = Vec::new();
-    let (mut rest, mut start, mut n) = (&data[..], 0, 0);
-    while let Some((_, r)) = split_block(rest) {
-        rest = r;
+    let (mut records, mut start, mut n) = (blocks(&data), 0, 0);
+    while records.next().is_some() {
         n += 1;
-        if n % 32 == 0 || rest.is_empty() {
-            let end = data.len() - rest.len();
+        if n % 32 == 0 || records.rest().is_empty() {
+            let end = data.len() - records.rest().len();
             chunks.push(start..end);
             start = end;
         }

@@ -10,7 +10,7 @@ use crate::upstream::{self, Adapter, Sink, Upstream};
 use net::arbiter::{Arbiter, ArbiterConfig};
 use net::ratelog::RateLimited;
 use net::warn_limited;
-use protocol::moldudp64::{split_block, Packet, PacketKind};
+use protocol::moldudp64::{blocks, Packet, PacketKind};
 use protocol::schema::{Body, FeedStatus, Repr};
 
 #[derive(Default)]
@@ -173,18 +173,13 @@ impl FeedHandler {
         st.implausible = a.implausible;
     }
 
-    fn on_records(&mut self, mut bytes: &[u8], ts: u64, out: &mut impl FnMut(&Repr)) {
-        let mut ahead = bytes;
-        self.normalizer.touch_all(std::iter::from_fn(move || {
-            let (msg, rest) = split_block(ahead)?;
-            ahead = rest;
-            Some(msg)
-        }));
-        while let Some((msg, rest)) = split_block(bytes) {
-            bytes = rest;
+    fn on_records(&mut self, bytes: &[u8], ts: u64, out: &mut impl FnMut(&Repr)) {
+        let mut records = blocks(bytes);
+        self.normalizer.touch_all(records.clone());
+        for msg in &mut records {
             normalize(&mut self.normalizer, &mut self.gates, msg, ts, out);
         }
-        if !bytes.is_empty() {
+        if !records.rest().is_empty() {
             self.normalizer.stats.malformed += 1;
         }
     }

@@ -196,6 +196,36 @@ impl<'a> Iterator for Messages<'a> {
     }
 }
 
+/// Iterates the `[u16 BE length][bytes]` blocks at the front of `buf` (BinaryFILE records, or a
+/// datagram's blocks without a count); stops before a block that overruns. `rest` is what is
+/// left after the blocks yielded so far.
+pub fn blocks(buf: &[u8]) -> Blocks<'_> {
+    Blocks { rest: buf }
+}
+
+/// See [`blocks`].
+#[derive(Debug, Clone)]
+pub struct Blocks<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Blocks<'a> {
+    /// The bytes after the blocks yielded so far (non-empty after the end: a torn block).
+    pub fn rest(&self) -> &'a [u8] {
+        self.rest
+    }
+}
+
+impl<'a> Iterator for Blocks<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (msg, rest) = split_block(self.rest)?;
+        self.rest = rest;
+        Some(msg)
+    }
+}
+
 /// Splits one `[u16 BE length][bytes]` block off the front of `buf`; `None` when it overruns.
 /// Shared by MoldUDP64 packets and BinaryFILE records, which use the same block framing.
 pub fn split_block(buf: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -378,6 +408,19 @@ pub(crate) fn be_u64(b: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocks_yield_whole_blocks_and_leave_a_torn_tail() {
+        let buf = [0, 2, b'a', b'b', 0, 0, 0, 1, b'c', 0, 5, b'x'];
+        let mut it = blocks(&buf);
+        assert_eq!(it.clone().count(), 3);
+        assert_eq!(it.next(), Some(&b"ab"[..]));
+        assert_eq!(it.next(), Some(&b""[..]));
+        assert_eq!(it.next(), Some(&b"c"[..]));
+        assert_eq!(it.next(), None);
+        assert_eq!(it.rest(), &[0, 5, b'x']);
+        assert_eq!(blocks(&[]).rest(), &[] as &[u8]);
+    }
 
     #[test]
     fn builder_then_view() {
