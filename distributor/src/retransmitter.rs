@@ -88,12 +88,12 @@ impl Retransmitter {
     /// exist (the shard creates them first). Errors name the group and address.
     pub fn new(
         groups: &[(usize, Group)],
-        preparers: Vec<PagePreparer>,
+        preparers: Vec<Option<PagePreparer>>,
         journal_dir: &Path,
         group_counters: &[Arc<GroupCounters>],
         counters: Arc<ShardCounters>,
     ) -> Result<Retransmitter, String> {
-        // One per group, in the same order (none in tests that have no shard).
+        // By position, one per group (an empty list in tests that have no shard).
         let mut preparers = preparers.into_iter();
         let mut states = Vec::new();
         let mut sockets = Vec::new();
@@ -115,7 +115,7 @@ impl Retransmitter {
                 session,
                 journal,
                 guard: Guard::new(crate::config::retransmit_subnets(g), g.retransmit_rate),
-                pages: preparers.next(),
+                pages: preparers.next().flatten(),
                 cap: g.retransmit_cap,
                 max_payload: g.max_payload,
                 counters: group_counters[*gi].clone(),

@@ -295,12 +295,12 @@ impl Shard {
         })
     }
 
-    /// The page preparers of the groups' journals, in the shard's group order (for the
-    /// retransmitter's thread; taken once).
-    pub fn take_journal_preparers(&mut self) -> Vec<crate::journal::PagePreparer> {
+    /// The page preparer of each group's journal, in the shard's group order, `None` where
+    /// already taken (for the retransmitter's thread; taken once).
+    pub fn take_journal_preparers(&mut self) -> Vec<Option<crate::journal::PagePreparer>> {
         self.groups
             .iter_mut()
-            .filter_map(|g| g.journal.take_preparer())
+            .map(|g| g.journal.take_preparer())
             .collect()
     }
 
