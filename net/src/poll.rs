@@ -14,7 +14,7 @@ fn timeout(d: Duration) -> PollTimeout {
 }
 
 /// Blocks until one of `socks` (at most `MAX_WAIT_FDS`; the rest are not watched) is readable
-/// or `wait` passes. Returns whether one is readable.
+/// or `wait` passes. Returns whether one is readable (or poll(2) failed: the read tells).
 pub fn wait_readable<'a>(socks: impl Iterator<Item = BorrowedFd<'a>>, wait: Duration) -> bool {
     ready(socks, wait) != 0
 }

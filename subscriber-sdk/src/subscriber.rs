@@ -154,6 +154,20 @@ struct GroupRx {
     arbiter: Arbiter,
 }
 
+/// The order a group's sockets are watched and read in.
+const FEEDS: [Feed; 3] = [Feed::A, Feed::B, Feed::Retransmit];
+
+impl GroupRx {
+    /// The group's socket for `feed`, if it has one.
+    fn receiver(&self, feed: Feed) -> Option<&BatchReceiver> {
+        match feed {
+            Feed::A => Some(&self.a),
+            Feed::B => self.b.as_ref(),
+            Feed::Retransmit => self.rtx_rx.as_ref(),
+        }
+    }
+}
+
 /// Options shared by all groups.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -384,36 +398,25 @@ impl Subscriber {
     }
 
     /// Waits up to `timeout` for a socket to be readable; returns which are (bit i: the i-th
-    /// socket, groups in order, each A, B, retransmission; at most `net::poll::MAX_WAIT_FDS`
-    /// are watched, the rest are read on every turn).
+    /// socket, groups in order, each in `FEEDS` order; at most `net::poll::MAX_WAIT_FDS` are
+    /// watched, the rest are read on every turn).
     fn ready_sockets(&self, timeout: Duration) -> u64 {
         let socks = self.groups.iter().flat_map(|g| {
-            [
-                Some(g.a.socket().as_fd()),
-                g.b.as_ref().map(|b| b.socket().as_fd()),
-                g.rtx_rx.as_ref().map(|r| r.socket().as_fd()),
-            ]
-            .into_iter()
-            .flatten()
+            FEEDS
+                .into_iter()
+                .filter_map(|f| g.receiver(f).map(|r| r.socket().as_fd()))
         });
         net::poll::ready(socks, timeout)
     }
 
-    /// Reads the sockets `ready` names (bit i: the i-th present socket, groups in order, each
-    /// A, B, retransmission — the order `ready_sockets` watches them in), then runs every
-    /// group's timers.
+    /// Reads the sockets `ready` names (bit i: the i-th socket in `ready_sockets`' order), then
+    /// runs every group's timers.
     fn poll_once<H: Handler>(&mut self, handler: &mut H, ready: u64) -> io::Result<usize> {
         let mut delivered = 0;
         let mut i = 0;
         for gi in 0..self.groups.len() {
-            for feed in [Feed::A, Feed::B, Feed::Retransmit] {
-                let g = &self.groups[gi];
-                let present = match feed {
-                    Feed::A => true,
-                    Feed::B => g.b.is_some(),
-                    Feed::Retransmit => g.rtx_rx.is_some(),
-                };
-                if !present {
+            for feed in FEEDS {
+                if self.groups[gi].receiver(feed).is_none() {
                     continue;
                 }
                 let watched = i < net::poll::MAX_WAIT_FDS;
