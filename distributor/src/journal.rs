@@ -15,6 +15,10 @@
 //! - **Disk work off the send path.** The retransmitter's thread writes zeros over the next
 //!   16 MiB of pages ahead of the sender ([`PagePreparer`], `prepare.rs`), so the sender's first
 //!   store into a page costs a cheap fault instead of ext4 allocating the page and its block.
+//!   Behind the sender it starts writing pages back once 32 MiB behind and drops them from the
+//!   page cache 16 MiB later, once clean, so a session never grows the cache by gigabytes (on a
+//!   VM each page of new memory cost ~10 µs to touch); re-requests for older records read
+//!   them back from the disk.
 //! - **Integrity.** The file is locked (`flock`) for the process's life: a second process is
 //!   refused with a line naming it. On open every slot is checked: the valid prefix is the
 //!   journal; an incomplete last record (non-zero, bad checksum, only empty slots after it) is a

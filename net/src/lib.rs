@@ -6,7 +6,7 @@
 //!   receive time and drop counter decoded by `cmsg` (length-checked, `MSG_CTRUNC` counted).
 //! - `socket`: socket builders (multicast join incl. SSM, buffers, TTL, loop, interface).
 //! - `poll`: waiting for readiness on borrowed sockets.
-//! - `clock`: wall-clock and per-thread CPU time. `sched`: a thread's EEVDF slice. `prefetch`: cache-line
+//! - `clock`: wall-clock and per-thread CPU time. `filecache`: writing back and dropping a file's pages. `sched`: a thread's EEVDF slice. `prefetch`: cache-line
 //!   prefetch for read-ahead passes. `ifaddr`: the host's interface subnets.
 //! - `arbiter`: the pure sequenced-stream state machine (A/B, gaps, re-requests, in-order
 //!   release); `rerequest`: the unicast request path it drives.
@@ -16,7 +16,7 @@
 //!   single buffer); `uring`: every TCP send of a cycle in one `io_uring_enter`; `tcp_epoll`:
 //!   the same with epoll and one send per client (or per message: the naive baseline).
 //!
-//! `unsafe` lives only in `send`, `mmsg_recv`, `mmap`, `clock`, `sched`, `prefetch`, `window`, `uring`,
+//! `unsafe` lives only in `send`, `mmsg_recv`, `mmap`, `filecache`, `clock`, `sched`, `prefetch`, `window`, `uring`,
 //! `tcp_epoll` and `alloc_count` (the tests' counting allocator), each block with its safety argument;
 //! every public function takes borrowed sockets (`AsFd`), never a bare file descriptor.
 #![deny(unsafe_code)]
@@ -26,6 +26,7 @@ pub mod alloc_count;
 pub mod arbiter;
 pub mod clock;
 pub mod cmsg;
+pub mod filecache;
 pub mod ifaddr;
 pub mod mmap;
 mod mmsg_recv;
