@@ -3,7 +3,9 @@
 //!
 //! - **Layout.** A 4 KiB header (magic, session as on the wire, record and slot sizes, its own
 //!   CRC-32), then one 72-byte slot per sequence number: the 64-byte record, the sequence's low
-//!   32 bits and a CRC-32 of both. Sequence `n` lives at a computable offset.
+//!   32 bits and a CRC-32C of both. Sequence `n` lives at a computable offset. (Format v2 had
+//!   the IEEE CRC-32 there, twice as dear on the send path: 22 against 12 ns per slot measured
+//!   here; v2 journals are still resumed, appended to and served in their own format.)
 //! - **Send path.** `append` copies the record into the map (a memcpy into the page cache, no
 //!   system call) before the datagram holding it is sent; the page cache outlives the process, so
 //!   a crash never loses a sent message. Durability against the host failing follows `fsync`:
@@ -40,7 +42,41 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const MAGIC: &[u8; 16] = b"TICKCAST-JRNL-v2";
+/// The checksum of a journal's slots, by its format (the magic at the start of its header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Checksum {
+    /// v2: CRC-32 (IEEE).
+    Crc32,
+    /// v3: CRC-32C (Castagnoli), computed by the CPU's `crc32` instruction where it has one.
+    Crc32c,
+}
+
+impl Checksum {
+    /// What new journals are written with.
+    const NEW: Checksum = Checksum::Crc32c;
+
+    fn magic(self) -> &'static [u8; 16] {
+        match self {
+            Checksum::Crc32 => b"TICKCAST-JRNL-v2",
+            Checksum::Crc32c => b"TICKCAST-JRNL-v3",
+        }
+    }
+
+    fn of_magic(bytes: &[u8]) -> Option<Checksum> {
+        [Checksum::Crc32c, Checksum::Crc32]
+            .into_iter()
+            .find(|c| bytes.starts_with(c.magic()))
+    }
+
+    #[inline]
+    fn of(self, bytes: &[u8]) -> u32 {
+        match self {
+            Checksum::Crc32 => crc32fast::hash(bytes),
+            Checksum::Crc32c => crc32c::crc32c(bytes),
+        }
+    }
+}
+
 const HEADER: usize = 4096;
 /// A record, its sequence's low 32 bits, and a CRC-32 of both.
 pub const SLOT: usize = RECORD_SIZE + 8;
@@ -60,6 +96,7 @@ pub struct Journal {
     /// When `records` reaches it, the file grows (ahead of being full, for the prefaulter).
     grow_at: u64,
     fsync: Fsync,
+    checksum: Checksum,
     _syncer: Option<Syncer>,
     /// The writer's side of the page preparation handshake, and the preparer until taken.
     pages: WriterSide,
@@ -81,9 +118,9 @@ impl Drop for Syncer {
     }
 }
 
-fn header(session: &Session) -> [u8; HEADER] {
+fn header(session: &Session, checksum: Checksum) -> [u8; HEADER] {
     let mut h = [0u8; HEADER];
-    h[..16].copy_from_slice(MAGIC);
+    h[..16].copy_from_slice(checksum.magic());
     h[16..26].copy_from_slice(&session.0);
     h[26..28].copy_from_slice(&(RECORD_SIZE as u16).to_le_bytes());
     h[28..30].copy_from_slice(&(SLOT as u16).to_le_bytes());
@@ -92,19 +129,25 @@ fn header(session: &Session) -> [u8; HEADER] {
     h
 }
 
-fn slot_crc(record: &[u8], seq: u64) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(record);
-    h.update(&(seq as u32).to_le_bytes());
-    h.finalize()
+/// The slot of record `rec` (64 bytes, shorter is zero-padded) as sequence `seq`.
+#[inline]
+fn slot(rec: &[u8], seq: u64, checksum: Checksum) -> [u8; SLOT] {
+    let mut s = [0u8; SLOT];
+    let n = RECORD_SIZE.min(rec.len());
+    s[..n].copy_from_slice(&rec[..n]);
+    s[RECORD_SIZE..RECORD_SIZE + 4].copy_from_slice(&(seq as u32).to_le_bytes());
+    let crc = checksum.of(&s[..RECORD_SIZE + 4]);
+    s[RECORD_SIZE + 4..].copy_from_slice(&crc.to_le_bytes());
+    s
 }
 
 /// Whether `slot` holds the valid record of sequence `seq`.
-fn valid(slot: &[u8], seq: u64) -> bool {
-    let (rec, tail) = slot.split_at(RECORD_SIZE);
-    let stored_seq = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
-    let crc = u32::from_le_bytes([tail[4], tail[5], tail[6], tail[7]]);
-    stored_seq == seq as u32 && crc == slot_crc(rec, seq)
+fn valid(slot: &[u8], seq: u64, checksum: Checksum) -> bool {
+    let Some((covered, tail)) = slot.split_at_checked(RECORD_SIZE + 4) else {
+        return false;
+    };
+    covered[RECORD_SIZE..] == (seq as u32).to_le_bytes()
+        && tail.get(..4) == Some(&checksum.of(covered).to_le_bytes()[..])
 }
 
 /// The journal file of a session: the session as on the wire (trailing padding dropped), with
@@ -124,6 +167,10 @@ pub fn path_for(dir: &Path, session: &Session) -> PathBuf {
         }
     }
     dir.join(format!("{name}.journal"))
+}
+
+fn not_a_journal(path: &Path) -> io::Error {
+    io::Error::other(format!("{}: not a tickcast journal", path.display()))
 }
 
 fn at(path: &Path, e: io::Error) -> io::Error {
@@ -167,12 +214,13 @@ impl Journal {
             Err(std::fs::TryLockError::Error(e)) => return Err(at(&path, e)),
         }
         let len = file.metadata().map_err(|e| at(&path, e))?.len();
-        let want = header(session);
-        if len == 0 {
+        let checksum = if len == 0 {
             file.set_len(HEADER as u64 + GROW * SLOT as u64)
                 .map_err(|e| at(&path, e))?;
-            file.write_all_at(&want, 0).map_err(|e| at(&path, e))?;
+            file.write_all_at(&header(session, Checksum::NEW), 0)
+                .map_err(|e| at(&path, e))?;
             file.sync_all().map_err(|e| at(&path, e))?;
+            Checksum::NEW
         } else if len < HEADER as u64 {
             return Err(io::Error::other(format!(
                 "{}: damaged: {len} bytes, shorter than its {HEADER}-byte header; refusing to \
@@ -182,19 +230,21 @@ impl Journal {
         } else {
             let mut h = [0u8; HEADER];
             file.read_exact_at(&mut h, 0).map_err(|e| at(&path, e))?;
-            if h[..64] != want[..64] {
+            let format = Checksum::of_magic(&h).filter(|&c| h[..64] == header(session, c)[..64]);
+            let Some(checksum) = format else {
                 return Err(io::Error::other(format!(
                     "{}: not a journal of session {:?} with {RECORD_SIZE}-byte records (or its header is damaged)",
                     path.display(),
                     session.as_str()
                 )));
-            }
-        }
+            };
+            checksum
+        };
         let len = file.metadata().map_err(|e| at(&path, e))?.len();
         let capacity = (len - HEADER as u64) / SLOT as u64;
         let mut map =
             MappedFile::map(&file, HEADER + capacity as usize * SLOT).map_err(|e| at(&path, e))?;
-        let (records, warning) = scan(&mut map, capacity, &path)?;
+        let (records, warning) = scan(&mut map, capacity, &path, checksum)?;
         let (pages, preparer) = prepare::handshake(&file, &map, HEADER + records as usize * SLOT)
             .map_err(|e| at(&path, e))?;
         let syncer = (fsync == Fsync::Interval)
@@ -210,6 +260,7 @@ impl Journal {
                 capacity,
                 grow_at: capacity.saturating_sub(AHEAD_SLOTS),
                 fsync,
+                checksum,
                 _syncer: syncer,
                 pages,
                 preparer: Some(preparer),
@@ -250,16 +301,14 @@ impl Journal {
         }
         let seq = self.records + 1;
         let off = HEADER + self.records as usize * SLOT;
-        let n = RECORD_SIZE.min(rec.len());
+        // Built on the stack and stored with one copy into the mapped page.
+        let bytes = slot(rec, seq, self.checksum);
         self.pages.before_write(off + SLOT);
-        let Some(slot) = self.map.range_mut(off, SLOT) else {
+        let Some(dst) = self.map.range_mut(off, SLOT) else {
             // Unreachable: the file grows before it is full.
             return Err(io::Error::other("journal slot outside the file"));
         };
-        slot[..n].copy_from_slice(&rec[..n]);
-        let crc = slot_crc(&slot[..RECORD_SIZE], seq);
-        slot[RECORD_SIZE..RECORD_SIZE + 4].copy_from_slice(&(seq as u32).to_le_bytes());
-        slot[RECORD_SIZE + 4..].copy_from_slice(&crc.to_le_bytes());
+        dst.copy_from_slice(&bytes);
         self.records += 1;
         Ok(())
     }
@@ -300,13 +349,20 @@ impl Journal {
 /// are visible to `pread` on another descriptor of the same file.
 pub struct JournalReader {
     file: File,
+    checksum: Checksum,
     pub damaged_reads: u64,
 }
 
 impl JournalReader {
+    /// Opens a journal its writer has created (header written).
     pub fn open(path: &Path) -> io::Result<JournalReader> {
+        let file = File::open(path).map_err(|e| at(path, e))?;
+        let mut magic = [0u8; 16];
+        file.read_exact_at(&mut magic, 0).map_err(|e| at(path, e))?;
+        let checksum = Checksum::of_magic(&magic).ok_or_else(|| not_a_journal(path))?;
         Ok(JournalReader {
-            file: File::open(path).map_err(|e| at(path, e))?,
+            file,
+            checksum,
             damaged_reads: 0,
         })
     }
@@ -334,7 +390,7 @@ impl JournalReader {
                 Err(_) => 0,
             };
             for (i, slot) in slots[..got * SLOT].chunks_exact(SLOT).enumerate() {
-                if !valid(slot, seq + i as u64) {
+                if !valid(slot, seq + i as u64, self.checksum) {
                     if slot.iter().any(|&b| b != 0) {
                         self.damaged_reads += 1;
                     }
@@ -376,11 +432,16 @@ fn start_syncer(file: &File, interval: Duration) -> io::Result<Syncer> {
 }
 
 /// Finds the journal's end: the valid prefix; cuts a torn last record; refuses damage.
-fn scan(map: &mut MappedFile, capacity: u64, path: &Path) -> io::Result<(u64, Option<String>)> {
+fn scan(
+    map: &mut MappedFile,
+    capacity: u64,
+    path: &Path,
+    checksum: Checksum,
+) -> io::Result<(u64, Option<String>)> {
     let bytes = map.range(0, map.len()).unwrap_or_default();
     let slot = |i: u64| &bytes[HEADER + i as usize * SLOT..HEADER + (i as usize + 1) * SLOT];
     let mut records = 0;
-    while records < capacity && valid(slot(records), records + 1) {
+    while records < capacity && valid(slot(records), records + 1, checksum) {
         records += 1;
     }
     if records == capacity {
@@ -418,15 +479,12 @@ fn scan(map: &mut MappedFile, capacity: u64, path: &Path) -> io::Result<(u64, Op
 /// be in use).
 pub fn read_all(path: &Path) -> io::Result<Vec<[u8; RECORD_SIZE]>> {
     let bytes = std::fs::read(path).map_err(|e| at(path, e))?;
-    if bytes.len() < HEADER || &bytes[..16] != MAGIC {
-        return Err(io::Error::other(format!(
-            "{}: not a tickcast journal",
-            path.display()
-        )));
-    }
+    let checksum = Checksum::of_magic(&bytes)
+        .filter(|_| bytes.len() >= HEADER)
+        .ok_or_else(|| not_a_journal(path))?;
     let mut out = Vec::new();
     for (i, s) in bytes[HEADER..].chunks_exact(SLOT).enumerate() {
-        if !valid(s, i as u64 + 1) {
+        if !valid(s, i as u64 + 1, checksum) {
             break;
         }
         let mut r = [0u8; RECORD_SIZE];

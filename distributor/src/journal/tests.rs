@@ -147,3 +147,44 @@ fn grows_past_its_first_allocation() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A journal of format v2 (IEEE CRC-32 slots, before v3's CRC-32C) is resumed, appended to in
+/// its own format and served; new journals are v3, whose slots v2 would not accept.
+#[test]
+fn a_v2_journal_is_resumed_in_its_own_format() {
+    let d = dir("v2");
+    std::fs::create_dir_all(&d).unwrap();
+    let session = Session::new("V2").unwrap();
+    let p = path_for(&d, &session);
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&p)
+        .unwrap();
+    f.set_len((HEADER + 64 * SLOT) as u64).unwrap();
+    f.write_all_at(&header(&session, Checksum::Crc32), 0)
+        .unwrap();
+    for seq in 1..=3u64 {
+        let s = slot(&[seq as u8; RECORD_SIZE], seq, Checksum::Crc32);
+        f.write_all_at(&s, slot_offset(seq)).unwrap();
+    }
+    drop(f);
+    let (mut j, w) = open(&d, "V2").unwrap();
+    assert!(w.is_none());
+    assert_eq!(j.next_seq(), 4, "the v2 records were not recognised");
+    j.append(&[4u8; RECORD_SIZE]).unwrap();
+    let mut reader = JournalReader::open(&p).unwrap();
+    let mut r = [0u8; RECORD_SIZE];
+    assert!(read(&mut reader, 2, &mut r) && r == [2u8; RECORD_SIZE]);
+    assert!(read(&mut reader, 4, &mut r) && r == [4u8; RECORD_SIZE]);
+    drop(j);
+    let all = read_all(&p).unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(open(&d, "V2").unwrap().0.next_seq(), 5);
+    // The two formats' slots differ: a v3 slot is no valid v2 slot.
+    let s = slot(&[9u8; RECORD_SIZE], 1, Checksum::NEW);
+    assert!(valid(&s, 1, Checksum::NEW) && !valid(&s, 1, Checksum::Crc32));
+    assert!(!valid(&s, 2, Checksum::NEW) && !valid(&s[..40], 1, Checksum::NEW));
+    let _ = std::fs::remove_dir_all(&d);
+}
