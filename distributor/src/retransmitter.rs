@@ -25,11 +25,11 @@ use std::time::{Duration, Instant};
 const REQUESTS_PER_CYCLE: usize = 64;
 /// Datagrams built before a send.
 const OUTBOX_DATAGRAMS: usize = 64;
-/// Longest idle wait (requests wake it at once).
+/// Longest idle wait (requests and the journals' page preparers' wakes end it at once).
 const IDLE_WAIT: Duration = Duration::from_millis(50);
-/// Longest idle wait while preparing journal pages: the 16 MiB ahead last the sender 20 ms or
-/// more even at 10 M records/s per group.
-const PREPARE_WAIT: Duration = Duration::from_millis(5);
+/// Longest wait when there are more sockets and page wakes than one poll(2) watches: the
+/// 16 MiB prepared ahead last the sender 20 ms or more even at 10 M records/s per group.
+const UNWATCHED_WAIT: Duration = Duration::from_millis(5);
 
 struct RtxGroup {
     name: String,
@@ -153,15 +153,12 @@ impl Retransmitter {
             .collect()
     }
 
-    /// Cycles until `stop`, waiting in poll(2) on the servers' sockets when idle.
+    /// Cycles until `stop`, waiting in poll(2) on the servers' sockets and the journals' page
+    /// wakes when idle.
     pub fn run(mut self, stop: Arc<AtomicBool>) {
         while !stop.load(Ordering::Relaxed) {
             if self.do_work(Instant::now()) == 0 {
-                let preparing = self.groups.iter().any(|g| g.pages.is_some());
-                net::poll::wait_readable(
-                    self.sockets.iter().map(std::os::fd::AsFd::as_fd),
-                    if preparing { PREPARE_WAIT } else { IDLE_WAIT },
-                );
+                self.wait(IDLE_WAIT);
             }
         }
         // What arrived before the stop is still answered.
@@ -169,6 +166,24 @@ impl Retransmitter {
         self.counters
             .retransmitter_cpu_ns
             .set(net::clock::thread_cpu_ns());
+    }
+
+    /// Waits up to `wait` for a re-request or a journal's call for pages (taken here, so the
+    /// next wait waits).
+    fn wait(&self, wait: Duration) {
+        use std::os::fd::AsFd;
+        let wakes = self.groups.iter().filter_map(|g| g.pages.as_ref());
+        let fds = self.sockets.iter().map(|s| s.as_fd());
+        let watched = self.sockets.len() + wakes.clone().count() <= net::poll::MAX_WAIT_FDS;
+        let wait = if watched {
+            wait
+        } else {
+            wait.min(UNWATCHED_WAIT)
+        };
+        net::poll::wait_readable(fds.chain(wakes.clone().map(|p| p.wake().as_fd())), wait);
+        for p in wakes {
+            p.wake().take();
+        }
     }
 
     /// Prepares each journal's next pages ahead of the shard; returns the groups that had

@@ -5,7 +5,7 @@
 //! - `recv`: `recvmmsg` batches into preallocated slots (`BatchReceiver`), with the kernel's
 //!   receive time and drop counter decoded by `cmsg` (length-checked, `MSG_CTRUNC` counted).
 //! - `socket`: socket builders (multicast join incl. SSM, buffers, TTL, loop, interface).
-//! - `poll`: waiting for readiness on borrowed sockets.
+//! - `poll`: waiting for readiness on borrowed sockets. `wake`: an eventfd another thread rings.
 //! - `clock`: wall-clock and per-thread CPU time. `filecache`: writing back and dropping a file's pages. `sched`: a thread's EEVDF slice. `prefetch`: cache-line
 //!   prefetch for read-ahead passes. `ifaddr`: the host's interface subnets.
 //! - `arbiter`: the pure sequenced-stream state machine (A/B, gaps, re-requests, in-order
@@ -41,6 +41,7 @@ pub mod send;
 pub mod socket;
 pub mod tcp_epoll;
 pub mod uring;
+pub mod wake;
 pub mod window;
 
 #[doc(hidden)]

@@ -18,9 +18,14 @@
 //!
 //! In the total order of these operations either the preparer sees the writer's page (and
 //! withdraws) or the writer sees the claim (and waits for `zeroed`), never neither.
+//!
+//! The preparer's thread sleeps until there is work: the writer rings its [`Wake`] when it
+//! enters a page within half of [`AHEAD`] of the prepared end (once per such end), and when the
+//! file grows.
 
 use net::filecache;
 use net::mmap::{MappedFile, Unmapper};
+use net::wake::Wake;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -74,6 +79,11 @@ pub struct WriterSide {
     at: Arc<Positions>,
     /// End of the page entered last.
     entered_end: usize,
+    wake: Arc<Wake>,
+    /// The preparer refills when the writer is this close to the prepared end.
+    refill_at: usize,
+    /// The prepared end the writer last rang the preparer for (it rings once per end).
+    rang_for: usize,
 }
 
 /// The preparer's side: zeros the journal's pages ahead of its writer, from another thread.
@@ -88,6 +98,7 @@ pub struct PagePreparer {
     dropped: usize,
     zeros: Box<[u8]>,
     distances: Distances,
+    wake: Arc<Wake>,
     /// Zeroing until `ahead` is prepared again (it starts when half is left): the work comes
     /// in runs, rarely, instead of a page at a time right behind every page the writer enters.
     filling: bool,
@@ -116,6 +127,7 @@ fn handshake_sized(
     let page = next / PAGE * PAGE;
     // Pages before the writer's first were at most read (clean) while opening.
     let behind = page / d.unmap * d.unmap;
+    let wake = Arc::new(Wake::new()?);
     let at = Arc::new(Positions {
         entered: AtomicUsize::new(page),
         zeroed: AtomicUsize::new(page + PAGE),
@@ -126,6 +138,9 @@ fn handshake_sized(
         WriterSide {
             at: at.clone(),
             entered_end: page + PAGE,
+            wake: wake.clone(),
+            refill_at: d.ahead / 2,
+            rang_for: 0,
         },
         PagePreparer {
             at,
@@ -136,6 +151,7 @@ fn handshake_sized(
             dropped: behind,
             zeros: vec![0u8; d.step].into_boxed_slice(),
             distances: d,
+            wake,
             filling: true,
         },
     ))
@@ -154,23 +170,35 @@ impl WriterSide {
     fn enter(&mut self, page: usize) {
         self.at.entered.store(page, SeqCst);
         self.entered_end = page + PAGE;
-        loop {
+        let zeroed = loop {
             let claim = self.at.claim.load(SeqCst);
             let zeroed = self.at.zeroed.load(SeqCst);
             if page >= claim || page < zeroed {
-                return;
+                break zeroed;
             }
             std::hint::spin_loop();
+        };
+        // The same test the preparer makes before it refills (`run`).
+        if zeroed.max(page + PAGE) - page <= self.refill_at && zeroed != self.rang_for {
+            self.rang_for = zeroed;
+            self.wake.ring();
         }
     }
 
-    /// The file now holds `backed` bytes.
+    /// The file now holds `backed` bytes: the preparer may go on past the old end.
     pub fn grown(&self, backed: usize) {
         self.at.backed.store(backed, SeqCst);
+        self.wake.ring();
     }
 }
 
 impl PagePreparer {
+    /// Rung by the writer when this preparer has work; [`PagePreparer::run`] does not take it
+    /// (the thread that waits for it does).
+    pub fn wake(&self) -> &Wake {
+        &self.wake
+    }
+
     /// Zeros the next step of pages not yet prepared within [`AHEAD`] of the writer. Returns
     /// the bytes zeroed (0: nothing to do, or the writer got there first).
     pub fn run(&mut self) -> io::Result<usize> {
@@ -323,6 +351,40 @@ mod tests {
         }
         let back = std::fs::read(&p).unwrap();
         assert!(back == data, "a record changed when its page was dropped");
+        let _ = std::fs::remove_file(&p);
+    }
+
+    /// The writer rings the preparer once when it comes within half of the prepared distance
+    /// of the prepared end, and when the file grows; not on the pages in between.
+    #[test]
+    fn the_writer_rings_when_half_the_prepared_pages_are_used() {
+        let len = 64 * PAGE;
+        let (p, f) = net::mmap::scratch_file("prepare-wake", len as u64).unwrap();
+        let map = MappedFile::map(&f, len).unwrap();
+        let d = Distances {
+            ahead: 8 * PAGE,
+            step: PAGE,
+            ..DISTANCES
+        };
+        let (mut w, mut prep) = handshake_sized(&f, &map, 0, d).unwrap();
+        while prep.run().unwrap() > 0 {}
+        // Prepared: pages 1..=8 (ahead of the writer's page 0).
+        assert_eq!(prep.at.zeroed.load(SeqCst), 9 * PAGE);
+        for page in 1..=4 {
+            w.before_write((page + 1) * PAGE);
+            assert!(!prep.wake().take(), "rang at page {page}");
+        }
+        // Page 5: 4 pages (half of 8) are left before the prepared end.
+        w.before_write(6 * PAGE);
+        assert!(prep.wake().take(), "no ring with half the pages used");
+        w.before_write(7 * PAGE);
+        assert!(!prep.wake().take(), "rang twice for the same prepared end");
+        while prep.run().unwrap() > 0 {}
+        assert_eq!(prep.at.zeroed.load(SeqCst), 15 * PAGE);
+        w.before_write(8 * PAGE);
+        assert!(!prep.wake().take());
+        w.grown(len);
+        assert!(prep.wake().take(), "a grown file rings");
         let _ = std::fs::remove_file(&p);
     }
 
