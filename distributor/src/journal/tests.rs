@@ -22,6 +22,12 @@ fn read(reader: &mut JournalReader, seq: u64, out: &mut [u8; RECORD_SIZE]) -> bo
     }) == 1
 }
 
+fn slot(rec: &[u8; RECORD_SIZE], seq: u64, checksum: Checksum) -> [u8; SLOT] {
+    let mut s = [0u8; SLOT];
+    write_slot(&mut s, rec, seq, checksum);
+    s
+}
+
 fn poke(path: &Path, offset: u64, bytes: &[u8]) {
     let f = OpenOptions::new().write(true).open(path).unwrap();
     f.write_all_at(bytes, offset).unwrap();
