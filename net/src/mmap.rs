@@ -97,9 +97,9 @@ impl MappedFile {
         Ok(())
     }
 
-    /// A handle that drops page-table entries of this mapping from another thread.
-    pub fn unmapper(&self) -> Unmapper {
-        Unmapper {
+    /// A handle on this mapping's page-table entries, for another thread.
+    pub fn page_tables(&self) -> PageTables {
+        PageTables {
             map: self.map.clone(),
         }
     }
@@ -110,15 +110,30 @@ impl MappedFile {
     }
 }
 
-/// Drops a mapping's page-table entries for pages its writer has left (`MADV_DONTNEED`).
+/// A mapping's page-table entries, set up and dropped from a thread other than its writer's:
+/// pages ahead of the writer are mapped writable before it gets there (`MADV_POPULATE_WRITE`),
+/// so its first store into each does not fault; pages it has left are unmapped in bulk
+/// (`MADV_DONTNEED`).
 ///
-/// Why: pages that stay mapped must each be write-protected again (a TLB shootdown reaching
-/// the writer's core) when the kernel writes them back; unmapped in bulk, they cost one.
-pub struct Unmapper {
+/// Why unmap: pages that stay mapped must each be write-protected again (a TLB shootdown
+/// reaching the writer's core) when the kernel writes them back; unmapped in bulk, they cost
+/// one.
+pub struct PageTables {
     map: Arc<MmapRaw>,
 }
 
-impl Unmapper {
+impl PageTables {
+    /// Maps `len` bytes at `off` writable in this process's page tables, as a store into each
+    /// page would, without storing anything (Linux 5.14+; the caller treats an error as "the
+    /// writer faults these pages itself"). The range must lie within what the file backs.
+    pub fn populate(&self, off: usize, len: usize) -> io::Result<()> {
+        if off.checked_add(len).is_none_or(|end| end > self.map.len()) {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        self.map
+            .advise_range(memmap2::Advice::PopulateWrite, off, len)
+    }
+
     /// Unmaps `len` bytes at `off` (page-aligned) from this process's page tables; the data
     /// stays in the file and the page cache.
     pub fn unmap(&self, off: usize, len: usize) -> io::Result<()> {
@@ -165,9 +180,12 @@ mod tests {
         let mut m = MappedFile::map(&f, 4096).unwrap();
         m.range_mut(100, 5).unwrap().copy_from_slice(b"hello");
         // Unmapped pages keep their data.
-        m.unmapper().unmap(0, 4096).unwrap();
+        m.page_tables().unmap(0, 4096).unwrap();
+        // Mapping a page ahead stores nothing into it.
+        m.page_tables().populate(0, 4096).unwrap();
+        assert!(m.page_tables().populate(4096, 1 << 40).is_err());
         assert_eq!(m.range(100, 5).unwrap(), b"hello");
-        assert!(m.unmapper().unmap(4096, 1 << 40).is_err());
+        assert!(m.page_tables().unmap(4096, 1 << 40).is_err());
         assert!(m.range_mut(4094, 5).is_none());
         assert!(m.range(usize::MAX, 2).is_none());
         m.flush_async().unwrap();
