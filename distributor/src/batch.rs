@@ -9,7 +9,8 @@ use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
-/// Encodes a message as the record the shards batch (once, however many shards take it).
+/// Encodes a message as the record the shards batch (tests and benches; the feed emits into
+/// the batch in place, `ShardInput::push_repr`).
 #[inline]
 pub fn encode(m: &Repr) -> [u8; RECORD_SIZE] {
     let mut rec = [0u8; RECORD_SIZE];
@@ -36,6 +37,19 @@ impl Batch {
 
     pub fn push(&mut self, rec: &[u8; RECORD_SIZE], mask: GroupMask) {
         self.records.push(*rec);
+        self.masks.push(mask);
+    }
+
+    /// Appends `m`'s record, emitted in place: a record emitted on the stack and then copied
+    /// is read back right after its field-by-field stores, a store-forwarding stall per
+    /// record (31 % of the feed's fan-out samples).
+    #[inline]
+    pub fn push_repr(&mut self, m: &Repr, mask: GroupMask) {
+        self.records.push([0u8; RECORD_SIZE]);
+        if let Some(rec) = self.records.last_mut() {
+            // A 64-byte buffer always fits a record.
+            let _ = m.emit(rec);
+        }
         self.masks.push(mask);
     }
 
@@ -215,6 +229,20 @@ impl ShardInput {
             return true;
         }
         self.current.push(rec, mine);
+        if self.current.is_full() {
+            return self.send();
+        }
+        true
+    }
+
+    /// Adds message `m` for the groups in `mask` that this shard owns, emitted into the batch.
+    #[inline]
+    pub fn push_repr(&mut self, m: &Repr, mask: GroupMask) -> bool {
+        let mine = mask & self.shard_mask;
+        if mine == 0 {
+            return true;
+        }
+        self.current.push_repr(m, mine);
         if self.current.is_full() {
             return self.send();
         }

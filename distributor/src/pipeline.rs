@@ -162,9 +162,9 @@ impl Fanout<'_> {
             self.counters.unrouted.add(1);
             return;
         }
-        let rec = crate::batch::encode(m);
+        // Emitted into each shard's batch that takes it (rarely more than one).
         for i in self.inputs.iter_mut() {
-            self.alive &= i.push(&rec, mask);
+            self.alive &= i.push_repr(m, mask);
         }
     }
 
