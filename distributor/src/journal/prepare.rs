@@ -4,8 +4,9 @@
 //! allocates the page, reserves its block and builds buffer heads: ~2.8 µs per 4 KiB page
 //! (~48 ns per 72-byte slot) measured here, on the sender. Writing zeros over the page with
 //! `pwrite` first costs ~0.9 µs per page on whichever thread does it, and the sender's fault on
-//! such a page then costs ~0.16 µs. (`MADV_POPULATE_WRITE` on the sparse pages instead costs
-//! ~9 µs per page and `fallocate` makes the later fault dearer: both measured worse.)
+//! such a page then costs ~0.16 µs. (`MADV_POPULATE_WRITE` alone on the sparse pages costs
+//! 1.2–1.45 µs per page against 0.9 for zeros then `MADV_POPULATE_WRITE`, and `fallocate`
+//! makes the later fault dearer: both measured worse.)
 //!
 //! So another thread (the retransmitter's) zeros pages ahead of the writer, then maps them
 //! writable into the process's page tables (`MADV_POPULATE_WRITE`, cheap on zeroed pages), so
