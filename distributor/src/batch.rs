@@ -224,25 +224,24 @@ impl ShardInput {
     /// Adds an encoded message for the groups in `mask` that this shard owns.
     #[inline]
     pub fn push(&mut self, rec: &[u8; RECORD_SIZE], mask: GroupMask) -> bool {
-        let mine = mask & self.shard_mask;
-        if mine == 0 {
-            return true;
-        }
-        self.current.push(rec, mine);
-        if self.current.is_full() {
-            return self.send();
-        }
-        true
+        self.add(mask, |batch, mine| batch.push(rec, mine))
     }
 
     /// Adds message `m` for the groups in `mask` that this shard owns, emitted into the batch.
     #[inline]
     pub fn push_repr(&mut self, m: &Repr, mask: GroupMask) -> bool {
+        self.add(mask, |batch, mine| batch.push_repr(m, mine))
+    }
+
+    /// `put`s a record into the current batch when this shard owns a group in `mask` (with
+    /// those groups), and sends the batch when full; `false` when the shard has gone.
+    #[inline]
+    fn add(&mut self, mask: GroupMask, put: impl FnOnce(&mut Batch, GroupMask)) -> bool {
         let mine = mask & self.shard_mask;
         if mine == 0 {
             return true;
         }
-        self.current.push_repr(m, mine);
+        put(&mut self.current, mine);
         if self.current.is_full() {
             return self.send();
         }

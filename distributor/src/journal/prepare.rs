@@ -272,13 +272,19 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
 
+    /// A new scratch file of `len` zero bytes, mapped.
+    fn mapped_scratch(name: &str, len: usize) -> (std::path::PathBuf, File, MappedFile) {
+        let (p, f) = net::mmap::scratch_file(name, len as u64).unwrap();
+        let map = MappedFile::map(&f, len).unwrap();
+        (p, f, map)
+    }
+
     /// A writer racing its preparer over a real file never has a stored byte zeroed.
     #[test]
     fn never_zeroes_what_the_writer_stored() {
         let len = 16 << 20;
-        let (p, f) = net::mmap::scratch_file("prepare-race", len as u64).unwrap();
+        let (p, f, map) = mapped_scratch("prepare-race", len);
         // One page ahead, one page per step: the preparer works right at the writer's heels.
-        let map = MappedFile::map(&f, len).unwrap();
         // (Releasing pages behind the writer is tested on its own, below.)
         let pages = Distances {
             ahead: PAGE,
@@ -320,8 +326,7 @@ mod tests {
     #[test]
     fn drops_pages_far_behind_the_writer_and_keeps_recent_ones() {
         let len = 64 * PAGE;
-        let (p, f) = net::mmap::scratch_file("prepare-release", len as u64).unwrap();
-        let map = MappedFile::map(&f, len).unwrap();
+        let (p, f, map) = mapped_scratch("prepare-release", len);
         let d = Distances {
             ahead: 4 * PAGE,
             step: PAGE,
@@ -368,8 +373,7 @@ mod tests {
     #[test]
     fn the_writer_rings_when_half_the_prepared_pages_are_used() {
         let len = 64 * PAGE;
-        let (p, f) = net::mmap::scratch_file("prepare-wake", len as u64).unwrap();
-        let map = MappedFile::map(&f, len).unwrap();
+        let (p, f, map) = mapped_scratch("prepare-wake", len);
         let d = Distances {
             ahead: 8 * PAGE,
             step: PAGE,
@@ -399,8 +403,7 @@ mod tests {
 
     #[test]
     fn stays_within_the_file_and_ahead_of_the_writer() {
-        let (p, f) = net::mmap::scratch_file("prepare-ahead", 40 * PAGE as u64).unwrap();
-        let map = MappedFile::map(&f, 40 * PAGE).unwrap();
+        let (p, f, map) = mapped_scratch("prepare-ahead", 40 * PAGE);
         // Without the start-up fill: pages 2..40, above the writer's page 1 and below the end
         // of the file, in steps.
         let (_, mut prep) = handshake_sized(&f, &map, 5000, DISTANCES).unwrap();
