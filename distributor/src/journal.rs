@@ -140,13 +140,12 @@ fn header(session: &Session, checksum: Checksum) -> [u8; HEADER] {
 /// 35 % of the shard's `take_batch` samples).
 #[inline]
 fn write_slot(slot: &mut [u8; SLOT], rec: &[u8; RECORD_SIZE], seq: u64, checksum: Checksum) {
-    let seq = (seq as u32).to_le_bytes();
-    let crc = checksum.of(rec, &seq);
+    let seq = seq as u32;
+    let crc = checksum.of(rec, &seq.to_le_bytes());
     let (body, tail) = slot.split_at_mut(RECORD_SIZE);
     body.copy_from_slice(rec);
-    tail.copy_from_slice(
-        &(u64::from(u32::from_le_bytes(seq)) | u64::from(crc) << 32).to_le_bytes(),
-    );
+    // The sequence and the CRC, little-endian, as one 8-byte store.
+    tail.copy_from_slice(&(u64::from(seq) | u64::from(crc) << 32).to_le_bytes());
 }
 
 /// Whether `slot` holds the valid record of sequence `seq`.

@@ -65,6 +65,13 @@ const DISTANCES: Distances = Distances {
     keep: KEEP,
 };
 
+/// Whether the preparer should start refilling: with the writer in the page at `entered`,
+/// half of `ahead` or less is left prepared before `zeroed`. The writer rings on it, the
+/// preparer starts on it: one test, so neither waits for the other.
+fn needs_refill(entered: usize, zeroed: usize, ahead: usize) -> bool {
+    zeroed.max(entered + PAGE) - entered <= ahead / 2
+}
+
 #[derive(Debug, Default)]
 struct Positions {
     /// Start of the page the writer is writing.
@@ -84,8 +91,8 @@ pub struct WriterSide {
     /// End of the page entered last.
     entered_end: usize,
     wake: Arc<Wake>,
-    /// The preparer refills when the writer is this close to the prepared end.
-    refill_at: usize,
+    /// Bytes the preparer keeps prepared ahead ([`needs_refill`]).
+    ahead: usize,
     /// The prepared end the writer last rang the preparer for (it rings once per end).
     rang_for: usize,
 }
@@ -144,7 +151,7 @@ fn handshake_sized(
             at: at.clone(),
             entered_end: page + PAGE,
             wake: wake.clone(),
-            refill_at: d.ahead / 2,
+            ahead: d.ahead,
             rang_for: 0,
         },
         PagePreparer {
@@ -183,8 +190,7 @@ impl WriterSide {
             }
             std::hint::spin_loop();
         };
-        // The same test the preparer makes before it refills (`run`).
-        if zeroed.max(page + PAGE) - page <= self.refill_at && zeroed != self.rang_for {
+        if needs_refill(page, zeroed, self.ahead) && zeroed != self.rang_for {
             self.rang_for = zeroed;
             self.wake.ring();
         }
@@ -213,7 +219,7 @@ impl PagePreparer {
         let zeroed = at.zeroed.load(SeqCst);
         let start = zeroed.max(entered + PAGE);
         let ahead = self.distances.ahead;
-        if !self.filling && start - entered > ahead / 2 {
+        if !self.filling && !needs_refill(entered, zeroed, ahead) {
             return Ok(0);
         }
         self.filling = true;
