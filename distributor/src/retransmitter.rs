@@ -168,21 +168,31 @@ impl Retransmitter {
             .set(net::clock::thread_cpu_ns());
     }
 
-    /// Waits up to `wait` for a re-request or a journal's call for pages (taken here, so the
-    /// next wait waits).
+    /// Waits up to `wait` for a re-request or a journal's call for pages; a call that ended
+    /// the wait is taken here, so the next wait waits.
     fn wait(&self, wait: Duration) {
         use std::os::fd::AsFd;
-        let wakes = self.groups.iter().filter_map(|g| g.pages.as_ref());
-        let fds = self.sockets.iter().map(|s| s.as_fd());
-        let watched = self.sockets.len() + wakes.clone().count() <= net::poll::MAX_WAIT_FDS;
-        let wait = if watched {
+        let wakes = self
+            .groups
+            .iter()
+            .filter_map(|g| g.pages.as_ref().map(|p| p.wake()));
+        let n = self.sockets.len() + wakes.clone().count();
+        let wait = if n <= net::poll::MAX_WAIT_FDS {
             wait
         } else {
             wait.min(UNWATCHED_WAIT)
         };
-        net::poll::wait_readable(fds.chain(wakes.clone().map(|p| p.wake().as_fd())), wait);
-        for p in wakes {
-            p.wake().take();
+        let fds = self.sockets.iter().map(|s| s.as_fd());
+        let ready = net::poll::ready(fds.chain(wakes.clone().map(|w| w.as_fd())), wait);
+        // The wakes follow the sockets in the poll set.
+        let first = self.sockets.len();
+        for (i, w) in wakes
+            .enumerate()
+            .take(net::poll::MAX_WAIT_FDS.saturating_sub(first))
+        {
+            if ready & 1 << (first + i) != 0 {
+                w.take();
+            }
         }
     }
 
