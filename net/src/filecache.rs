@@ -62,6 +62,13 @@ pub fn cached_bytes(file: &File, off: u64, len: usize) -> io::Result<usize> {
     Ok(vec.iter().filter(|&&v| v & 1 != 0).count() * page)
 }
 
+/// Whether `file` lives on tmpfs, whose pages are the file itself: nothing is written back and
+/// `drop_clean` frees nothing there.
+pub fn on_tmpfs(file: &File) -> bool {
+    nix::sys::statfs::fstatfs(file)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+}
+
 fn page_size() -> usize {
     // SAFETY: sysconf reads a constant of the system.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -91,10 +98,7 @@ mod tests {
         let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
         f.write_all_at(&data, 0).unwrap();
         assert_eq!(cached_bytes(&f, 0, len).unwrap(), len);
-        let on_tmpfs = nix::sys::statfs::fstatfs(&f)
-            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
-        if on_tmpfs {
-            // tmpfs pages are the file itself: nothing to write back, nothing to drop.
+        if on_tmpfs(&f) {
             eprintln!("skipped: the temporary directory is on tmpfs");
             let _ = std::fs::remove_file(&p);
             return;

@@ -123,13 +123,19 @@ pub struct PageTables {
 }
 
 impl PageTables {
+    /// `len` bytes at `off` lie inside the mapping.
+    fn check(&self, off: usize, len: usize) -> io::Result<()> {
+        match off.checked_add(len) {
+            Some(end) if end <= self.map.len() => Ok(()),
+            _ => Err(io::Error::from(io::ErrorKind::InvalidInput)),
+        }
+    }
+
     /// Maps `len` bytes at `off` writable in this process's page tables, as a store into each
     /// page would, without storing anything (Linux 5.14+; the caller treats an error as "the
     /// writer faults these pages itself"). The range must lie within what the file backs.
     pub fn populate(&self, off: usize, len: usize) -> io::Result<()> {
-        if off.checked_add(len).is_none_or(|end| end > self.map.len()) {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
-        }
+        self.check(off, len)?;
         self.map
             .advise_range(memmap2::Advice::PopulateWrite, off, len)
     }
@@ -137,9 +143,7 @@ impl PageTables {
     /// Unmaps `len` bytes at `off` (page-aligned) from this process's page tables; the data
     /// stays in the file and the page cache.
     pub fn unmap(&self, off: usize, len: usize) -> io::Result<()> {
-        if off.checked_add(len).is_none_or(|end| end > self.map.len()) {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
-        }
+        self.check(off, len)?;
         // SAFETY: the range lies inside the mapping, which `self.map` keeps alive. The mapping
         // is shared and file-backed, so MADV_DONTNEED discards no data: it removes page-table
         // entries, and any later access (even through a slice alive now) faults the same

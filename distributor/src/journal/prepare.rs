@@ -352,9 +352,7 @@ mod tests {
         // The writer is in page 63: chunks ending keep + 2 * unmap below it are dropped (pages
         // 0..52), the rest stays.
         assert_eq!(prep.dropped, 52 * PAGE);
-        let tmpfs = nix::sys::statfs::fstatfs(&f)
-            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC);
-        if tmpfs {
+        if net::filecache::on_tmpfs(&f) {
             eprintln!("skipped the page-cache check: the temporary directory is on tmpfs");
         } else {
             let cached = |off: usize, n: usize| net::filecache::cached_bytes(&f, off as u64, n);
