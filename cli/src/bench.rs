@@ -235,7 +235,7 @@ impl Source for MemorySource {
 }
 
 /// Messages per input chunk: a MoldUDP64 datagram of ITCH holds about this many.
-const CHUNK_MESSAGES: usize = 32;
+pub(crate) const CHUNK_MESSAGES: usize = 32;
 
 fn generate(messages: usize) -> FeedData {
     let mut g = Generator::new(GeneratorConfig {

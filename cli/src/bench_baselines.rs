@@ -1,5 +1,6 @@
 //! The bench's baselines: `naive` (the same feed, one `sendto` per message per subscriber) and
-//! `raw` (pre-built full datagrams, `sendmmsg` bursts, paced to the subscribers).
+//! `raw` (pre-built full datagrams, `sendmmsg` bursts paced to the subscribers; with `--rate`,
+//! the feed's chunk at a time: the kernel path's own latency at the same offered load).
 
 use crate::bench::*;
 use distributor::config::Gso;
@@ -94,7 +95,7 @@ pub(crate) fn naive_phase(cfg: &BenchConfig, data: &FeedData) -> Result<Phase, S
 }
 
 /// The raw kernel path: pre-built full datagrams, only sequence and time stamped, sent with
-/// sendmmsg — through GSO (one header per group per burst) when tickcast uses it, so that the
+/// sendmmsg — through GSO (one header per group per call) when tickcast uses it, so that the
 /// ratio compares like with like.
 pub(crate) fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result<Phase, String> {
     let base = base_port() + 200;
@@ -138,11 +139,9 @@ pub(crate) fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result
     let sessions: Vec<Session> = (0..groups.len())
         .map(|i| Session::new(&format!("RAW{i:03}")).expect("session"))
         .collect();
-    let mut out: Vec<OutDatagram> = Vec::with_capacity(groups.len() * BURST);
-    // (offset, group) of every datagram, for stamping.
-    let mut datagrams: Vec<(usize, usize)> = Vec::with_capacity(groups.len() * BURST);
-    for (gi, g) in groups.iter().enumerate() {
-        let mut lens = Vec::with_capacity(BURST);
+    let mut lens: Vec<Vec<usize>> = Vec::with_capacity(groups.len());
+    for (gi, _) in groups.iter().enumerate() {
+        let mut l = Vec::with_capacity(BURST);
         for k in 0..BURST {
             let off = (gi * BURST + k) * slot;
             let mut b = PacketBuilder::new(&mut arena[off..off + slot], slot, &sessions[gi], 1)
@@ -151,32 +150,22 @@ pub(crate) fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result
                 b.append(&records[(k * per + j) % records.len()])
                     .map_err(|e| e.to_string())?;
             }
-            lens.push(b.len());
-            datagrams.push((off, gi));
+            l.push(b.len());
         }
-        // Back to back and of one size: one GSO header per group (at most 64 segments).
-        if gso && lens.iter().all(|&l| l == slot) && slot * BURST <= 65_507 {
-            out.push(OutDatagram {
-                offset: (gi * BURST * slot) as u32,
-                len: (BURST * slot) as u32,
-                dest: *g,
-                socket: 0,
-                group: gi as u16,
-                segment: slot as u16,
-            });
-        } else {
-            for (k, l) in lens.iter().enumerate() {
-                out.push(OutDatagram {
-                    offset: ((gi * BURST + k) * slot) as u32,
-                    len: *l as u32,
-                    dest: *g,
-                    socket: 0,
-                    group: gi as u16,
-                    segment: 0,
-                });
-            }
-        }
+        lens.push(l);
     }
+    // Flat out, each group's whole burst per call. Open loop (`--rate`), the feed's input
+    // chunk at a time, as the tickcast phase's shard sends it: then the phase's latency is the
+    // kernel path's alone for the same offered load, the floor the tickcast phase is read
+    // against in the same run.
+    let step = match cfg.rate {
+        Some(_) => CHUNK_MESSAGES.div_ceil(per).clamp(1, BURST),
+        None => BURST,
+    };
+    let plans: Vec<SendPlan> = (0..BURST)
+        .step_by(step)
+        .map(|k0| SendPlan::new(&groups, &lens, k0..(k0 + step).min(BURST), slot, gso))
+        .collect();
     let s: UdpSocket = net::socket::sender(&net::socket::SendOptions {
         interface: Ipv4Addr::LOCALHOST,
         ttl: 1,
@@ -196,17 +185,21 @@ pub(crate) fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result
     // Paced to the subscribers: at most two bursts per group in flight beyond what they have
     // delivered, so the phase measures what the kernel moves to a reader that keeps up (not
     // how fast a sender can overrun a socket buffer).
-    let window = (2 * datagrams.len() * per * cfg.subscribers) as u64;
+    let window = (2 * groups.len() * BURST * per * cfg.subscribers) as u64;
     let mut offered = 0u64;
-    while started.elapsed() < limit {
-        pace.wait((datagrams.len() * per) as u64);
+    for plan in plans.iter().cycle() {
+        if started.elapsed() >= limit {
+            break;
+        }
+        let msgs = (plan.datagrams.len() * per) as u64;
+        pace.wait(msgs);
         while offered > progress.load(Ordering::Relaxed) + window && started.elapsed() < limit {
             std::thread::yield_now();
         }
-        offered += (datagrams.len() * per * cfg.subscribers) as u64;
+        offered += msgs * cfg.subscribers as u64;
         // Stamp sequence and send time: all the work a datagram gets here.
         let now = feedhandler::now_ns().to_le_bytes();
-        for &(off, gi) in &datagrams {
+        for &(off, gi) in &plan.datagrams {
             arena[off + 10..off + 18].copy_from_slice(&seqs[gi].to_be_bytes());
             seqs[gi] += per as u64;
             for j in 0..per {
@@ -214,7 +207,7 @@ pub(crate) fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result
                 arena[r + 16..r + 24].copy_from_slice(&now);
             }
         }
-        let r = sender.send_all(&fds, &arena, &out);
+        let r = sender.send_all(&fds, &arena, &plan.out);
         calls += r.calls;
         sent += r.sent;
     }
@@ -239,4 +232,94 @@ pub(crate) fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result
         ..Default::default()
     };
     Ok(finish(phase, cfg.subscribers, &got))
+}
+
+/// One raw send call: datagrams `ks` of every group's burst.
+struct SendPlan {
+    out: Vec<OutDatagram>,
+    /// (offset, group) of every datagram, for stamping.
+    datagrams: Vec<(usize, usize)>,
+}
+
+impl SendPlan {
+    fn new(
+        groups: &[SocketAddrV4],
+        lens: &[Vec<usize>],
+        ks: std::ops::Range<usize>,
+        slot: usize,
+        gso: bool,
+    ) -> SendPlan {
+        let (mut out, mut datagrams) = (Vec::new(), Vec::new());
+        for (gi, g) in groups.iter().enumerate() {
+            let burst = lens[gi].len();
+            let offset = |k: usize| (gi * burst + k) * slot;
+            datagrams.extend(ks.clone().map(|k| (offset(k), gi)));
+            let entry = |k: usize, len: usize, segment: usize| OutDatagram {
+                offset: offset(k) as u32,
+                len: len as u32,
+                dest: *g,
+                socket: 0,
+                group: gi as u16,
+                segment: segment as u16,
+            };
+            // Back to back and of one size: one GSO header per group (at most 64 segments).
+            let full = lens[gi][ks.clone()].iter().all(|&l| l == slot);
+            if gso && full && ks.len() > 1 && slot * ks.len() <= 65_507 {
+                out.push(entry(ks.start, slot * ks.len(), slot));
+            } else {
+                out.extend(ks.clone().map(|k| entry(k, lens[gi][k], 0)));
+            }
+        }
+        SendPlan { out, datagrams }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plans(gso: bool, step: usize, lens: &[Vec<usize>]) -> Vec<SendPlan> {
+        let groups: Vec<SocketAddrV4> = (0..lens.len())
+            .map(|i| SocketAddrV4::new(Ipv4Addr::new(239, 1, 1, i as u8), 5000))
+            .collect();
+        let burst = lens[0].len();
+        (0..burst)
+            .step_by(step)
+            .map(|k0| SendPlan::new(&groups, lens, k0..(k0 + step).min(burst), 100, gso))
+            .collect()
+    }
+
+    #[test]
+    fn plans_send_every_datagram_once_a_run_per_group_with_gso() {
+        let lens = vec![vec![100; 8], vec![100; 8]];
+        for (gso, step) in [(true, 3), (false, 3), (true, 8), (false, 1)] {
+            let ps = plans(gso, step, &lens);
+            let mut seen: Vec<(usize, usize)> =
+                ps.iter().flat_map(|p| p.datagrams.clone()).collect();
+            seen.sort();
+            let all: Vec<(usize, usize)> = (0..2)
+                .flat_map(|g| (0..8).map(move |k| ((g * 8 + k) * 100, g)))
+                .collect();
+            assert_eq!(seen, all, "gso {gso} step {step}");
+            for p in &ps {
+                let wire: u64 = p.out.iter().map(|d| d.datagrams()).sum();
+                assert_eq!(wire as usize, p.datagrams.len());
+                let runs = p.datagrams.len() / 2;
+                let entries = if gso && runs > 1 {
+                    2
+                } else {
+                    p.datagrams.len()
+                };
+                assert_eq!(p.out.len(), entries, "gso {gso} step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_datagram_is_sent_on_its_own() {
+        let lens = vec![vec![100, 100, 60, 100]];
+        let ps = plans(true, 4, &lens);
+        assert_eq!(ps[0].out.len(), 4);
+        assert!(ps[0].out.iter().all(|d| d.segment == 0));
+    }
 }
