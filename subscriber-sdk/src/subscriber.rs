@@ -533,6 +533,7 @@ impl Subscriber {
     }
 
     fn refresh_stats(&mut self) {
+        self.stats.flush_latency();
         let mut sum = ArbiterStats::default();
         let (mut wrong_session, mut wrong_source) = (0, 0);
         for g in &self.groups {
