@@ -7,21 +7,22 @@
 //!
 //! Ratios measured in the same run are what the machine can vouch for.
 
+pub(crate) use crate::bench_subscribers::{collect, finish, subscribers, Progress, LATENCY_WARMUP};
+pub use crate::bench_table::table;
 use distributor::config::{Config, Content, Group, Gso, Idle, Shard as ShardCfg};
 use distributor::pipeline::{self, FeedCounters, FeedSource};
 use distributor::shard::ShardSet;
 use feedhandler::generator::{Generator, GeneratorConfig, MAX_MESSAGE};
 use feedhandler::source::{Frame, Framing, Source, SourceError};
 use feedhandler::{FeedHandler, SessionClock};
-use hdrhistogram::Histogram;
 use protocol::moldudp64;
-use protocol::schema::{Message, RECORD_SIZE};
+use protocol::schema::RECORD_SIZE;
 use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use subscriber_sdk::{ArbiterConfig, Context, GroupSpec, Handler, PollMode, Subscriber};
+use subscriber_sdk::GroupSpec;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -262,182 +263,8 @@ fn generate(messages: usize) -> FeedData {
     (Arc::new(data), Arc::new(chunks))
 }
 
-/// Counts what a subscriber gets (touching each message's kind, as an application would).
-struct Count {
-    delivered: u64,
-    kinds: [u64; 16],
-}
-
-impl Handler for Count {
-    fn on_message(&mut self, _ctx: &Context<'_>, msg: &Message<&[u8]>) {
-        self.delivered += 1;
-        self.kinds[msg.kind() as usize & 15] += 1;
-    }
-}
-
-pub(crate) struct SubResult {
-    delivered: u64,
-    latency: Histogram<u64>,
-    kernel_drops: u64,
-    cpu_ns: u64,
-}
-
-/// Messages delivered so far by all of a phase's subscribers (added after each poll).
-pub(crate) type Progress = Arc<std::sync::atomic::AtomicU64>;
-
-/// How long subscribers drain after `stop` at most, waiting for every group's end of session.
-const SUBSCRIBER_GRACE: Duration = Duration::from_secs(5);
-
-/// See `Report::latency_warmup_s`.
-const LATENCY_WARMUP: Duration = Duration::from_millis(500);
-
-/// Where a bench subscriber is in its latency warm-up.
-enum Warmup {
-    /// Nothing delivered yet.
-    Waiting,
-    /// Latency recorded until then is start-up.
-    Until(Instant),
-    Done,
-}
-
-impl Warmup {
-    /// After each poll: starts the warm-up at the first delivery and, when it is over, clears
-    /// what was recorded during it.
-    fn after_poll(&mut self, delivered: u64, latency: &mut Histogram<u64>) {
-        match *self {
-            Warmup::Waiting if delivered > 0 => {
-                *self = Warmup::Until(Instant::now() + LATENCY_WARMUP)
-            }
-            Warmup::Until(t) if Instant::now() >= t => {
-                latency.reset();
-                *self = Warmup::Done;
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Starts `n` subscriber threads on `groups`; they run until `stop`, then drain until every
-/// group ended or `SUBSCRIBER_GRACE` passed.
-pub(crate) fn subscribers(
-    n: usize,
-    groups: Vec<GroupSpec>,
-    stop: Arc<AtomicBool>,
-    gro: bool,
-    progress: &Progress,
-) -> Vec<std::thread::JoinHandle<SubResult>> {
-    (0..n)
-        .map(|_| {
-            let groups = groups.clone();
-            let stop = stop.clone();
-            let progress = progress.clone();
-            std::thread::Builder::new()
-                .name("subscriber".into())
-                .spawn(move || {
-                    let recovery = ArbiterConfig {
-                        gap_timeout_ns: 200_000_000,
-                        ..Default::default()
-                    };
-                    let mut b = Subscriber::builder()
-                        .rcvbuf(64 << 20)
-                        .poll_mode(PollMode::Blocking(Duration::from_millis(1)))
-                        .udp_gro(gro)
-                        .recovery(recovery);
-                    for g in groups {
-                        b = b.group(g);
-                    }
-                    let mut sub = b.build().expect("bench subscriber sockets");
-                    let mut h = Count {
-                        delivered: 0,
-                        kinds: [0; 16],
-                    };
-                    let mut warmup = Warmup::Waiting;
-                    while !stop.load(Ordering::Relaxed) {
-                        if let Ok(n) = sub.poll(&mut h) {
-                            progress.fetch_add(n as u64, Ordering::Relaxed);
-                        }
-                        warmup.after_poll(h.delivered, &mut sub.stats.latency);
-                    }
-                    let until = Instant::now() + SUBSCRIBER_GRACE;
-                    let mut idle_since = Instant::now();
-                    while !sub.all_ended() && Instant::now() < until {
-                        if sub.poll(&mut h).unwrap_or(0) > 0 {
-                            idle_since = Instant::now();
-                        } else if idle_since.elapsed() > Duration::from_millis(300) {
-                            break;
-                        }
-                    }
-                    SubResult {
-                        delivered: h.delivered,
-                        latency: sub.stats.latency.clone(),
-                        kernel_drops: sub.stats.kernel_drops(),
-                        cpu_ns: net::clock::thread_cpu_ns(),
-                    }
-                })
-                .expect("spawn subscriber thread")
-        })
-        .collect()
-}
-
-/// What the subscribers delivered, their latency, kernel drops and CPU time.
-pub(crate) struct Received {
-    delivered: u64,
-    hist: Histogram<u64>,
-    drops: u64,
-    cpu_ns: u64,
-}
-
-pub(crate) fn collect(handles: Vec<std::thread::JoinHandle<SubResult>>) -> Received {
-    let mut r = Received {
-        delivered: 0,
-        hist: Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("histogram"),
-        drops: 0,
-        cpu_ns: 0,
-    };
-    for h in handles {
-        if let Ok(s) = h.join() {
-            r.delivered += s.delivered;
-            let _ = r.hist.add(&s.latency);
-            r.drops += s.kernel_drops;
-            r.cpu_ns += s.cpu_ns;
-        }
-    }
-    r
-}
-
-fn latency(h: &Histogram<u64>) -> Latency {
-    if h.is_empty() {
-        return Latency::default();
-    }
-    Latency {
-        p50: h.value_at_quantile(0.5),
-        p99: h.value_at_quantile(0.99),
-        p999: h.value_at_quantile(0.999),
-    }
-}
-
-pub(crate) fn finish(mut p: Phase, subs: usize, got: &Received) -> Phase {
-    let (delivered, hist, drops) = (got.delivered, &got.hist, got.drops);
-    p.cpu_ns_per_msg.subscriber = got.cpu_ns as f64 / delivered.max(1) as f64;
-    let s = p.seconds.max(1e-9);
-    let expected = p.messages_sent.saturating_mul(subs as u64).max(1);
-    p.messages_delivered = delivered;
-    p.msgs_per_s = delivered as f64 / subs.max(1) as f64 / s;
-    p.datagrams_per_s = p.datagrams as f64 / s;
-    p.msgs_per_datagram = if p.datagrams > 0 {
-        p.messages_sent as f64 / p.datagrams as f64
-    } else {
-        0.0
-    };
-    p.syscalls_per_msg_per_sub = p.send_syscalls as f64 / expected as f64;
-    p.loss = (1.0 - delivered as f64 / expected as f64).max(0.0);
-    p.latency_ns = latency(hist);
-    p.kernel_drops = drops;
-    p
-}
-
-/// Ports for this process above the range the test suite uses (20000–59999), so that a bench
-/// run by a test never collides with another test's sockets.
+/// Ports for this process above the test suite's (below 32 768) and the kernel's ephemeral
+/// range (32 768–60 999), so that a bench run by a test never collides with another socket.
 pub(crate) fn base_port() -> u16 {
     61_000 + (std::process::id() % 100) as u16 * 40
 }
@@ -634,85 +461,4 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
         slice_us: cfg.slice_us,
         subscriber_gro: cfg.gro,
     })
-}
-
-/// The human table.
-pub fn table(r: &Report) -> String {
-    let offered = match r.rate {
-        Some(rate) => format!("offered {rate:.0} msgs/s"),
-        None => "flat out".to_string(),
-    };
-    let offered = if r.subscriber_gro {
-        offered + ", subscribers with UDP_GRO"
-    } else {
-        offered
-    };
-    let mut s = format!(
-        "tickcast bench: {} groups, {} subscribers, {} shard(s), max payload {} B, {:.1} s per phase, {offered}; latency after {:.1} s of warm-up\n\n",
-        r.groups, r.subscribers, r.shards, r.max_payload, r.seconds_per_phase, r.latency_warmup_s
-    );
-    s += &format!(
-        "{:<9} {:>13} {:>13} {:>10} {:>15} {:>8} {:>11} {:>11} {:>11}\n",
-        "phase",
-        "msgs/s/sub",
-        "datagrams/s",
-        "msgs/dgram",
-        "syscalls/msg/sub",
-        "loss",
-        "p50 ns",
-        "p99 ns",
-        "p99.9 ns"
-    );
-    let mut phases = vec![("tickcast", &r.tickcast)];
-    if let Some(n) = &r.tickcast_nogso {
-        phases.push(("no GSO", n));
-    }
-    phases.extend([("naive", &r.naive), ("raw", &r.raw)]);
-    for (name, p) in phases {
-        s += &format!(
-            "{:<9} {:>13.0} {:>13.0} {:>10.1} {:>15.6} {:>7.3}% {:>11} {:>11} {:>11}\n",
-            name,
-            p.msgs_per_s,
-            p.datagrams_per_s,
-            p.msgs_per_datagram,
-            p.syscalls_per_msg_per_sub,
-            p.loss * 100.0,
-            p.latency_ns.p50,
-            p.latency_ns.p99,
-            p.latency_ns.p999
-        );
-    }
-    s += "\nCPU ns per message (thread CPU time):\n";
-    let mut phases = vec![("tickcast", &r.tickcast)];
-    if let Some(n) = &r.tickcast_nogso {
-        phases.push(("no GSO", n));
-    }
-    phases.extend([("naive", &r.naive), ("raw", &r.raw)]);
-    for (name, p) in phases {
-        let c = &p.cpu_ns_per_msg;
-        s += &format!(
-            "{:<9} feed {:>7.1}  shard {:>7.1}  retransmitter {:>6.1}  sender {:>7.1}  subscriber {:>7.1}\n",
-            name, c.feed, c.shard, c.retransmitter, c.sender, c.subscriber
-        );
-    }
-    s += &format!(
-        "\nratios: tickcast/naive = {:.2}x, tickcast/raw = {:.2}x, GSO/no GSO = {:.2}x (GSO {})\n",
-        r.ratios.vs_naive,
-        r.ratios.vs_raw,
-        r.ratios.vs_nogso,
-        if r.gso { "on" } else { "unavailable" }
-    );
-    if let Some(t) = &r.tcp {
-        s += &crate::bench_tcp::table(t);
-        s += &format!(
-            "ratios: tcp/epoll = {:.2}x, tcp/naive = {:.2}x",
-            r.ratios.tcp_vs_epoll.unwrap_or(0.0),
-            r.ratios.tcp_vs_naive.unwrap_or(0.0)
-        );
-        if let Some(x) = r.ratios.tcp_stalled_vs_tcp {
-            s += &format!(", with stalled clients/without = {x:.2}x");
-        }
-        s += "\n";
-    }
-    s
 }

@@ -5,6 +5,8 @@
 pub mod args;
 pub mod bench;
 mod bench_baselines;
+mod bench_subscribers;
+mod bench_table;
 pub mod bench_tcp;
 pub mod cmd;
 pub mod metrics;
