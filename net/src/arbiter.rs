@@ -35,6 +35,11 @@
 
 use std::collections::VecDeque;
 
+mod api;
+mod timers;
+mod trust;
+pub use api::{ArbiterConfig, ArbiterStats, Output};
+
 /// The largest message the receiver can hold while it waits for a hole to fill: a tickcast
 /// record (64 bytes) and every ITCH 5.0 message (at most 50) fit. A longer message is delivered
 /// when it arrives in order; one that would have to wait is counted (`oversized`) and left as a
@@ -52,124 +57,6 @@ pub enum Feed {
     A,
     B,
     Retransmit,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ArbiterConfig {
-    /// How long a hole may stay open (the other feed may still bring it) before it is requested.
-    pub gap_window_ns: u64,
-    /// First request timeout; doubled on every retry.
-    pub request_timeout_ns: u64,
-    /// Retries after the first request (then the hole waits for its gap timeout).
-    pub max_retries: u32,
-    /// A hole still open this long after it opened is reported lost.
-    pub gap_timeout_ns: u64,
-    /// Messages held after a hole (the buffer window).
-    pub buffer: usize,
-    /// Requests outstanding at once.
-    pub max_inflight: usize,
-    /// Most messages asked for in one request.
-    pub max_request: u16,
-    /// On late join, request everything from sequence 1 instead of starting where we joined.
-    pub request_from_start: bool,
-    /// A packet more than this far past everything known needs confirmation (see `confirm_ns`).
-    pub max_jump: u64,
-    /// How long traffic beyond the window must keep coming, with nothing from the current
-    /// stream in between, before the receiver believes the sender really jumped ahead. 0
-    /// trusts the input: the first packet establishes the stream and every jump is followed at
-    /// once (recorded files, where nobody forges and samples skip ahead).
-    pub confirm_ns: u64,
-}
-
-impl Default for ArbiterConfig {
-    /// Defaults for a trading application on a colo LAN (round trips of tens of µs): A/B skew
-    /// up to 2 ms is absorbed without a request; a request is retried after 20, 40, 80, 160,
-    /// 320 ms; a hole is given up 1 s after it opened, so no message waits longer than that
-    /// behind a loss (docs/RELIABILITY.md).
-    fn default() -> Self {
-        ArbiterConfig {
-            gap_window_ns: 2_000_000,
-            request_timeout_ns: 20_000_000,
-            max_retries: 4,
-            gap_timeout_ns: 1_000_000_000,
-            buffer: 1 << 16,
-            max_inflight: 16,
-            max_request: 1000,
-            request_from_start: false,
-            max_jump: 1 << 20,
-            confirm_ns: 3_000_000_000,
-        }
-    }
-}
-
-/// What the state machine asks its owner to do.
-pub trait Output {
-    /// Deliver message `seq` (strictly increasing, no repeats).
-    fn deliver(&mut self, seq: u64, record: &[u8]);
-    /// Messages `from..=to` are lost; delivery continues after `to`.
-    fn gap(&mut self, from: u64, to: u64);
-    /// Send a re-request for `count` messages from `from`.
-    fn request(&mut self, from: u64, count: u16);
-    /// The session ended; every message before `next` has been delivered or reported lost.
-    fn end_of_session(&mut self, next: u64);
-    /// A request for `count` messages from `from` timed out with its first message still
-    /// missing (the server is unreachable, refuses, rate-limits, or its answer was lost).
-    fn request_unanswered(&mut self, _from: u64, _count: u16) {}
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ArbiterStats {
-    /// Message copies received (all feeds).
-    pub received: u64,
-    pub delivered: u64,
-    pub duplicates: u64,
-    /// Holes that outlived the window and were requested.
-    pub gaps_opened: u64,
-    /// Of those, filled (by retransmission or a late copy).
-    pub gaps_filled: u64,
-    /// Gaps reported lost, and the messages in them.
-    pub gaps_lost: u64,
-    pub messages_lost: u64,
-    pub requests: u64,
-    /// Requests that timed out with their first message still missing.
-    pub requests_unanswered: u64,
-    /// New messages that arrived by retransmission.
-    pub recovered: u64,
-    /// Messages that arrived before the delivery point and had to wait.
-    pub buffered: u64,
-    /// Packets or heartbeats held back because they jumped beyond the window and nothing had
-    /// confirmed the jump (a stray, forged or corrupt datagram, or a sender far ahead).
-    pub implausible: u64,
-    /// Jumps that were confirmed and followed.
-    pub jumps: u64,
-    /// Messages the caller flagged malformed: their sequences stay holes.
-    pub malformed: u64,
-    /// Messages longer than `RECORD` that could not wait in the buffer.
-    pub oversized: u64,
-    /// End-of-session packets ignored because they contradict the stream.
-    pub inconsistent_end: u64,
-}
-
-impl std::ops::AddAssign for ArbiterStats {
-    /// Sums counters (several groups' statistics into one).
-    fn add_assign(&mut self, o: ArbiterStats) {
-        self.received += o.received;
-        self.delivered += o.delivered;
-        self.duplicates += o.duplicates;
-        self.gaps_opened += o.gaps_opened;
-        self.gaps_filled += o.gaps_filled;
-        self.gaps_lost += o.gaps_lost;
-        self.messages_lost += o.messages_lost;
-        self.requests += o.requests;
-        self.requests_unanswered += o.requests_unanswered;
-        self.recovered += o.recovered;
-        self.buffered += o.buffered;
-        self.implausible += o.implausible;
-        self.jumps += o.jumps;
-        self.malformed += o.malformed;
-        self.oversized += o.oversized;
-        self.inconsistent_end += o.inconsistent_end;
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -305,67 +192,6 @@ impl Arbiter {
         });
     }
 
-    /// Whether the stream is established (delivery may start).
-    pub fn established(&self) -> bool {
-        self.next != 0 && self.anchor.is_none()
-    }
-
-    /// Before the stream is established: takes the input `[first, end)` as the anchor, as its
-    /// confirmation, or as a replacement for an anchor it contradicts. Returns whether to go on
-    /// processing it.
-    fn anchor_input(&mut self, now: u64, first: u64, end: u64, out: &mut impl Output) -> bool {
-        let Some(a) = self.anchor else {
-            if self.next == 0 {
-                self.start(first, end, now);
-            }
-            return true;
-        };
-        let cap = self.cap();
-        let consistent_with =
-            move |e: u64| end > e.saturating_sub(cap) && first < e.saturating_add(cap);
-        if !consistent_with(a.end) {
-            // Another candidate: it replaces the anchor only if it is confirmed first.
-            self.stats.implausible += 1;
-            match self.jump {
-                Some(j) if consistent_with(j.end) => {
-                    let confirms =
-                        end > j.end || now.saturating_sub(j.since_ns) >= self.cfg.gap_window_ns;
-                    if !confirms {
-                        return false;
-                    }
-                    self.stats.implausible -= 1;
-                    self.start(j.first.min(first), end.max(j.end), now);
-                    self.establish(out);
-                    return true;
-                }
-                _ => {
-                    self.jump = Some(Jump {
-                        first,
-                        end,
-                        since_ns: now,
-                    });
-                    return false;
-                }
-            }
-        }
-        if end > a.end || now.saturating_sub(a.at_ns) >= self.cfg.gap_window_ns {
-            self.establish(out);
-        }
-        true
-    }
-
-    /// The anchor is confirmed: history the buffer could not hold is reported, delivery starts.
-    fn establish(&mut self, out: &mut impl Output) {
-        if let Some(a) = self.anchor.take() {
-            if let Some((from, to)) = a.lost_history {
-                out.gap(from, to);
-                self.stats.gaps_lost += 1;
-                self.stats.messages_lost += to - from + 1;
-            }
-        }
-        self.drain(out);
-    }
-
     /// Moves the known end to `end` (sequences up to it exist), noting when they opened.
     fn extend(&mut self, end: u64, now: u64) {
         if end <= self.known_end {
@@ -405,77 +231,6 @@ impl Arbiter {
         while self.opened.len() >= 2 && self.opened[1].0 <= self.next {
             self.opened.pop_front();
         }
-    }
-
-    /// Whether input reaching `[first, end)` is believable now; see the module notes. Believed
-    /// far jumps (either way) are carried out here.
-    fn plausible(&mut self, now: u64, first: u64, end: u64, out: &mut impl Output) -> bool {
-        if first > MAX_SEQ || end > MAX_SEQ {
-            self.stats.implausible += 1;
-            return false;
-        }
-        if self.cfg.confirm_ns == 0 {
-            return self.trusted(now, first, end, out);
-        }
-        if !self.established() {
-            return self.anchor_input(now, first, end, out);
-        }
-        let cap = self.cap();
-        let limit = self
-            .known_end
-            .saturating_add(self.cfg.max_jump)
-            .min(self.next.saturating_add(cap));
-        if end.saturating_add(cap) < self.next {
-            // Far behind: delivery never goes back.
-            self.stats.implausible += 1;
-            return false;
-        }
-        if end <= limit && first <= limit {
-            if end > self.next {
-                // The current stream is alive: any pending jump was not the sender's.
-                self.jump = None;
-            }
-            return true;
-        }
-        self.stats.implausible += 1;
-        let continues = self.jump.is_some_and(|j| {
-            first >= j.first.saturating_sub(cap) && first <= j.end.saturating_add(self.cfg.max_jump)
-        });
-        if !continues {
-            self.jump = Some(Jump {
-                first,
-                end,
-                since_ns: now,
-            });
-            return false;
-        }
-        let j = self.jump.as_mut().map(|j| {
-            j.end = j.end.max(end);
-            *j
-        });
-        let Some(j) = j else { return false };
-        if now.saturating_sub(j.since_ns) < self.cfg.confirm_ns {
-            return false;
-        }
-        // Confirmed: the sender really is over there.
-        self.jump = None;
-        self.stats.implausible -= 1;
-        self.stats.jumps += 1;
-        true
-    }
-
-    /// `confirm_ns == 0`: believes input ahead at once (delivery still never goes back).
-    fn trusted(&mut self, now: u64, first: u64, end: u64, out: &mut impl Output) -> bool {
-        if self.next == 0 {
-            self.start(first, end, now);
-            self.establish(out);
-        } else if end.saturating_add(self.cap()) < self.next {
-            self.stats.implausible += 1;
-            return false;
-        } else if end > self.next.saturating_add(self.cap()) {
-            self.stats.jumps += 1;
-        }
-        true
     }
 
     /// A data packet's messages, first at `seq`. `None` marks a message the caller found
@@ -708,105 +463,6 @@ impl Arbiter {
         self.force_to(end, out);
         self.inflight.clear();
         self.check_end(out);
-    }
-
-    /// Runs the timers: reports holes older than the gap timeout, sends and retries requests.
-    pub fn tick(&mut self, now: u64, out: &mut impl Output) {
-        if !self.established() || self.next >= self.known_end {
-            self.check_end(out);
-            return;
-        }
-        // 1. Expire from the front: the front hole is the oldest.
-        while self.next < self.known_end {
-            if self.present[self.slot(self.next)] {
-                self.drain(out);
-                continue;
-            }
-            if now.saturating_sub(self.opened_at(self.next)) < self.cfg.gap_timeout_ns {
-                break;
-            }
-            let to = self.next_present(self.next);
-            self.lose(self.next, to - 1, out);
-            self.drain(out);
-        }
-        // 2. Requests, at most every half window (bounded work per call).
-        if now >= self.next_scan_ns {
-            self.next_scan_ns = now.saturating_add((self.cfg.gap_window_ns / 2).max(100_000));
-            self.requests(now, out);
-        }
-        self.after_progress(out);
-    }
-
-    fn requests(&mut self, now: u64, out: &mut impl Output) {
-        let end = self.known_end.min(self.next.saturating_add(self.cap()));
-        let mut s = self.next;
-        let mut holes = 0;
-        while s < end && holes < self.cfg.max_inflight {
-            if self.present[self.slot(s)] {
-                s += 1;
-                continue;
-            }
-            let from = s;
-            let to = self.next_present(s).min(end);
-            s = to;
-            holes += 1;
-            if now.saturating_sub(self.opened_at(from)) < self.cfg.gap_window_ns {
-                break; // later holes are younger still
-            }
-            let count = (to - from).min(u64::from(self.cfg.max_request)) as u16;
-            match self
-                .inflight
-                .iter()
-                .position(|f| f.from <= from && from < f.to)
-            {
-                None => {
-                    if self.inflight.len() >= self.cfg.max_inflight {
-                        continue;
-                    }
-                    out.request(from, count);
-                    self.stats.requests += 1;
-                    self.stats.gaps_opened += 1;
-                    self.inflight.push(Inflight {
-                        from,
-                        to: from + u64::from(count),
-                        sent_ns: now,
-                        tries: 1,
-                    });
-                }
-                Some(k) => {
-                    let f = self.inflight[k];
-                    let timeout = self
-                        .cfg
-                        .request_timeout_ns
-                        .saturating_mul(1 << (f.tries - 1).min(16));
-                    if now.saturating_sub(f.sent_ns) < timeout {
-                        continue;
-                    }
-                    if f.tries <= self.cfg.max_retries + 1 {
-                        // Timed out with its first message missing: unanswered.
-                        self.stats.requests_unanswered += 1;
-                        out.request_unanswered(f.from, (f.to - f.from) as u16);
-                    }
-                    if f.tries > self.cfg.max_retries {
-                        // Given up asking; the hole is reported when its gap timeout comes.
-                        self.inflight[k] = Inflight {
-                            sent_ns: u64::MAX / 2,
-                            tries: f.tries + 1,
-                            ..f
-                        };
-                        continue;
-                    }
-                    out.request(from, count);
-                    self.stats.requests += 1;
-                    self.inflight[k] = Inflight {
-                        from,
-                        to: from + u64::from(count),
-                        sent_ns: now,
-                        tries: f.tries + 1,
-                    };
-                }
-            }
-        }
     }
 }
 
