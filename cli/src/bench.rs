@@ -109,6 +109,12 @@ pub struct Ratios {
     /// The reading clients' rate with stalled clients beside them ÷ without.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_stalled_vs_tcp: Option<f64>,
+    /// With `--rate`: tickcast's latency ÷ the raw phase's (the kernel path alone at the same
+    /// offered load, same run) at p99 and p99.9; at or below 1, the tail is the kernel path's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_vs_raw: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p999_vs_raw: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -425,6 +431,12 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
         None
     };
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    // Only at an offered load, and only when both phases recorded latency past the warm-up.
+    let latency_ratio = |t: u64, r: u64| {
+        cfg.rate
+            .filter(|_| t > 0 && r > 0)
+            .map(|_| t as f64 / r as f64)
+    };
     Ok(Report {
         ratios: Ratios {
             vs_naive: ratio(tickcast.msgs_per_s, naive.msgs_per_s),
@@ -443,6 +455,8 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
                     .as_ref()
                     .map(|s| ratio(s.msgs_per_s, t.tcp.msgs_per_s))
             }),
+            p99_vs_raw: latency_ratio(tickcast.latency_ns.p99, raw.latency_ns.p99),
+            p999_vs_raw: latency_ratio(tickcast.latency_ns.p999, raw.latency_ns.p999),
         },
         tcp,
         tickcast_nogso,

@@ -34,7 +34,7 @@ pub fn table(r: &Report) -> String {
         phases.push(("no GSO", n));
     }
     phases.extend([("naive", &r.naive), ("raw", &r.raw)]);
-    for (name, p) in phases {
+    for &(name, p) in &phases {
         s += &format!(
             "{:<9} {:>13.0} {:>13.0} {:>10.1} {:>15.6} {:>7.3}% {:>11} {:>11} {:>11}\n",
             name,
@@ -49,11 +49,6 @@ pub fn table(r: &Report) -> String {
         );
     }
     s += "\nCPU ns per message (thread CPU time):\n";
-    let mut phases = vec![("tickcast", &r.tickcast)];
-    if let Some(n) = &r.tickcast_nogso {
-        phases.push(("no GSO", n));
-    }
-    phases.extend([("naive", &r.naive), ("raw", &r.raw)]);
     for (name, p) in phases {
         let c = &p.cpu_ns_per_msg;
         s += &format!(
@@ -68,6 +63,11 @@ pub fn table(r: &Report) -> String {
         r.ratios.vs_nogso,
         if r.gso { "on" } else { "unavailable" }
     );
+    if let (Some(p99), Some(p999)) = (r.ratios.p99_vs_raw, r.ratios.p999_vs_raw) {
+        s += &format!(
+            "latency: tickcast/raw (the kernel path alone) = {p99:.2}x at p99, {p999:.2}x at p99.9\n"
+        );
+    }
     if let Some(t) = &r.tcp {
         s += &crate::bench_tcp::table(t);
         s += &format!(
