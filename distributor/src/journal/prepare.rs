@@ -258,18 +258,38 @@ impl PagePreparer {
     /// cached). All best effort: on failure pages merely stay mapped or cached.
     fn release_behind(&mut self, entered: usize) {
         let Distances { unmap, keep, .. } = self.distances;
-        while entered >= self.unmapped + 2 * unmap {
-            let _ = self.tables.unmap(self.unmapped, unmap);
-            self.unmapped += unmap;
-        }
-        while self.written < self.unmapped && entered >= self.written + unmap + keep {
-            let _ = filecache::start_writeback(&self.file, self.written as u64, unmap as u64);
-            self.written += unmap;
-        }
-        while self.dropped < self.written && entered >= self.dropped + 2 * unmap + keep {
-            let _ = filecache::drop_clean(&self.file, self.dropped as u64, unmap as u64);
-            self.dropped += unmap;
-        }
+        // Each stage takes the chunks wholly `lag` or more behind the writer, after the stage
+        // before it: unmapped a chunk behind, written back `keep` behind, dropped a chunk later.
+        let behind = |lag: usize| entered.saturating_sub(lag);
+        let (file, tables) = (&self.file, &self.tables);
+        each_chunk(&mut self.unmapped, behind(unmap), unmap, |off| {
+            let _ = tables.unmap(off, unmap);
+        });
+        each_chunk(
+            &mut self.written,
+            behind(keep).min(self.unmapped),
+            unmap,
+            |off| {
+                let _ = filecache::start_writeback(file, off as u64, unmap as u64);
+            },
+        );
+        each_chunk(
+            &mut self.dropped,
+            behind(unmap + keep).min(self.written),
+            unmap,
+            |off| {
+                let _ = filecache::drop_clean(file, off as u64, unmap as u64);
+            },
+        );
+    }
+}
+
+/// Calls `f` with the offset of each `chunk`-sized range from `*done` that ends at or before
+/// `limit`, moving `*done` past it.
+fn each_chunk(done: &mut usize, limit: usize, chunk: usize, mut f: impl FnMut(usize)) {
+    while *done + chunk <= limit {
+        f(*done);
+        *done += chunk;
     }
 }
 
