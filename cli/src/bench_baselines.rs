@@ -140,11 +140,11 @@ pub(crate) fn raw_phase(cfg: &BenchConfig, data: &FeedData, gso: bool) -> Result
         .map(|i| Session::new(&format!("RAW{i:03}")).expect("session"))
         .collect();
     let mut lens: Vec<Vec<usize>> = Vec::with_capacity(groups.len());
-    for (gi, _) in groups.iter().enumerate() {
+    for (gi, session) in sessions.iter().enumerate() {
         let mut l = Vec::with_capacity(BURST);
         for k in 0..BURST {
             let off = (gi * BURST + k) * slot;
-            let mut b = PacketBuilder::new(&mut arena[off..off + slot], slot, &sessions[gi], 1)
+            let mut b = PacketBuilder::new(&mut arena[off..off + slot], slot, session, 1)
                 .map_err(|e| e.to_string())?;
             for j in 0..per {
                 b.append(&records[(k * per + j) % records.len()])
@@ -264,7 +264,9 @@ impl SendPlan {
             };
             // Back to back and of one size: one GSO header per group (at most 64 segments).
             let full = lens[gi][ks.clone()].iter().all(|&l| l == slot);
-            if gso && full && ks.len() > 1 && slot * ks.len() <= 65_507 {
+            let fits = ks.len() <= usize::from(net::send::GSO_MAX_SEGMENTS)
+                && slot * ks.len() <= net::send::GSO_MAX_BYTES as usize;
+            if gso && full && ks.len() > 1 && fits {
                 out.push(entry(ks.start, slot * ks.len(), slot));
             } else {
                 out.extend(ks.clone().map(|k| entry(k, lens[gi][k], 0)));

@@ -13,6 +13,11 @@ use std::time::Duration;
 /// Datagrams handed to one `sendmmsg` call at most (the kernel's UIO_MAXIOV is 1024).
 pub const MAX_BATCH: usize = 1024;
 
+/// Segments in one GSO send at most (the kernel's UDP_MAX_SEGMENTS is 64), and its bytes (an
+/// IPv4 UDP payload's limit).
+pub const GSO_MAX_SEGMENTS: u16 = 64;
+pub const GSO_MAX_BYTES: u32 = 65_507;
+
 /// One datagram to send: bytes in the caller's arena, a destination and a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutDatagram {

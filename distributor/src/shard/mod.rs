@@ -18,6 +18,7 @@ use crate::counters::{GroupCounters, ShardCounters};
 use crate::journal::Journal;
 use crossbeam_channel::{RecvTimeoutError, TryRecvError};
 use net::ratelog::RateLimited;
+use net::send::{GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 use net::socket::SendOptions;
 use net::warn_limited;
 use net::window::{WindowReader, WindowWriter};
@@ -69,10 +70,6 @@ impl GroupState {
         }
     }
 }
-
-/// Segments in one GSO send at most (the kernel's UDP_MAX_SEGMENTS is 64), and its bytes.
-const GSO_MAX_SEGMENTS: u16 = 64;
-const GSO_MAX_BYTES: u32 = 65_507;
 
 pub struct Shard {
     core: usize,
