@@ -137,7 +137,7 @@ pub(crate) struct Received {
 pub(crate) fn collect(handles: Vec<std::thread::JoinHandle<SubResult>>) -> Received {
     let mut r = Received {
         delivered: 0,
-        hist: Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("histogram"),
+        hist: subscriber_sdk::stats::Stats::latency_histogram(),
         drops: 0,
         cpu_ns: 0,
     };

@@ -84,7 +84,8 @@ impl Checksum {
 }
 
 const HEADER: usize = 4096;
-/// A record, its sequence's low 32 bits, and a CRC-32 of both.
+/// A record, its sequence's low 32 bits, and a checksum of both (by format: CRC-32C, or v2's
+/// CRC-32).
 pub const SLOT: usize = RECORD_SIZE + 8;
 /// Slots added when the file grows.
 const GROW: u64 = 1 << 20;

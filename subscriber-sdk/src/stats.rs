@@ -45,11 +45,15 @@ impl Stats {
             request_errors: 0,
             arbiter: ArbiterStats::default(),
             drops: Vec::new(),
-            // 1 ns to 1 hour at 3 significant digits; preallocated, so recording never allocates.
-            latency: Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
-                .expect("valid histogram bounds"),
+            latency: Stats::latency_histogram(),
             pending: (0, 0),
         }
+    }
+
+    /// An empty histogram of the shape `latency` has (others of it can be added to it): 1 ns
+    /// to 1 hour at 3 significant digits, preallocated, so recording never allocates.
+    pub fn latency_histogram() -> Histogram<u64> {
+        Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds")
     }
 
     /// Records delivery at `now` (wall-clock ns, read once per received batch: a clock read
@@ -112,7 +116,7 @@ mod tests {
     #[test]
     fn runs_of_equal_latencies_are_counted_as_if_recorded_one_by_one() {
         let mut s = Stats::new();
-        let mut direct = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).unwrap();
+        let mut direct = Stats::latency_histogram();
         let now = 1_000_000;
         // Runs, single values, a return to an earlier value, and stamps that record nothing.
         let stamps = [
