@@ -29,11 +29,14 @@
 //!   Records read for re-requests are checked again and never served when damaged.
 
 use crate::config::Fsync;
+use format::{header, valid, write_slot, Checksum, HEADER};
+pub use format::{path_for, SLOT};
 use net::mmap::MappedFile;
 pub use prepare::PagePreparer;
 use prepare::WriterSide;
 use protocol::schema::RECORD_SIZE;
 use protocol::Session;
+pub use reader::{read_all, JournalReader};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -42,51 +45,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The checksum of a journal's slots, by its format (the magic at the start of its header).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Checksum {
-    /// v2: CRC-32 (IEEE).
-    Crc32,
-    /// v3: CRC-32C (Castagnoli), computed by the CPU's `crc32` instruction where it has one.
-    Crc32c,
-}
-
-impl Checksum {
-    /// What new journals are written with.
-    const NEW: Checksum = Checksum::Crc32c;
-
-    fn magic(self) -> &'static [u8; 16] {
-        match self {
-            Checksum::Crc32 => b"TICKCAST-JRNL-v2",
-            Checksum::Crc32c => b"TICKCAST-JRNL-v3",
-        }
-    }
-
-    fn of_magic(bytes: &[u8]) -> Option<Checksum> {
-        [Checksum::Crc32c, Checksum::Crc32]
-            .into_iter()
-            .find(|c| bytes.starts_with(c.magic()))
-    }
-
-    /// The checksum of `a` followed by `b`.
-    #[inline]
-    fn of(self, a: &[u8], b: &[u8]) -> u32 {
-        match self {
-            Checksum::Crc32 => {
-                let mut h = crc32fast::Hasher::new();
-                h.update(a);
-                h.update(b);
-                h.finalize()
-            }
-            Checksum::Crc32c => crc32c::crc32c_append(crc32c::crc32c(a), b),
-        }
-    }
-}
-
-const HEADER: usize = 4096;
-/// A record, its sequence's low 32 bits, and a checksum of both (by format: CRC-32C, or v2's
-/// CRC-32).
-pub const SLOT: usize = RECORD_SIZE + 8;
 /// Slots added when the file grows.
 const GROW: u64 = 1 << 20;
 /// The file grows when fewer slots than this are left, so pages can be prepared ahead.
@@ -123,59 +81,6 @@ impl Drop for Syncer {
             let _ = t.join();
         }
     }
-}
-
-fn header(session: &Session, checksum: Checksum) -> [u8; HEADER] {
-    let mut h = [0u8; HEADER];
-    h[..16].copy_from_slice(checksum.magic());
-    h[16..26].copy_from_slice(&session.0);
-    h[26..28].copy_from_slice(&(RECORD_SIZE as u16).to_le_bytes());
-    h[28..30].copy_from_slice(&(SLOT as u16).to_le_bytes());
-    let crc = crc32fast::hash(&h[..60]);
-    h[60..64].copy_from_slice(&crc.to_le_bytes());
-    h
-}
-
-/// Writes record `rec` as sequence `seq` into `slot`, straight from the record: no staging
-/// copy (a slot built on the stack and then copied cost a store-forwarding stall per record,
-/// 35 % of the shard's `take_batch` samples).
-#[inline]
-fn write_slot(slot: &mut [u8; SLOT], rec: &[u8; RECORD_SIZE], seq: u64, checksum: Checksum) {
-    let seq = seq as u32;
-    let crc = checksum.of(rec, &seq.to_le_bytes());
-    let (body, tail) = slot.split_at_mut(RECORD_SIZE);
-    body.copy_from_slice(rec);
-    // The sequence and the CRC, little-endian, as one 8-byte store.
-    tail.copy_from_slice(&(u64::from(seq) | u64::from(crc) << 32).to_le_bytes());
-}
-
-/// Whether `slot` holds the valid record of sequence `seq`.
-fn valid(slot: &[u8], seq: u64, checksum: Checksum) -> bool {
-    let Some((covered, tail)) = slot.split_at_checked(RECORD_SIZE + 4) else {
-        return false;
-    };
-    let (rec, stored_seq) = covered.split_at(RECORD_SIZE);
-    stored_seq == (seq as u32).to_le_bytes()
-        && tail.get(..4) == Some(&checksum.of(rec, stored_seq).to_le_bytes()[..])
-}
-
-/// The journal file of a session: the session as on the wire (trailing padding dropped), with
-/// every byte outside `A-Z a-z 0-9 -` written `%XX`, so distinct sessions never share a file.
-pub fn path_for(dir: &Path, session: &Session) -> PathBuf {
-    let mut name = String::new();
-    let end = session
-        .0
-        .iter()
-        .rposition(|&b| b != b' ')
-        .map_or(0, |i| i + 1);
-    for &b in &session.0[..end] {
-        if b.is_ascii_alphanumeric() || b == b'-' {
-            name.push(b as char);
-        } else {
-            name.push_str(&format!("%{b:02X}"));
-        }
-    }
-    dir.join(format!("{name}.journal"))
 }
 
 fn not_a_journal(path: &Path) -> io::Error {
@@ -355,74 +260,6 @@ impl Journal {
     }
 }
 
-/// Reads a journal another thread (the shard) is writing: for the TCP agent's replays and
-/// catch-up. Only records whose slot checks out are returned; the writer's page-cache writes
-/// are visible to `pread` on another descriptor of the same file.
-pub struct JournalReader {
-    file: File,
-    checksum: Checksum,
-    pub damaged_reads: u64,
-}
-
-impl JournalReader {
-    /// Opens a journal its writer has created (header written).
-    pub fn open(path: &Path) -> io::Result<JournalReader> {
-        let file = File::open(path).map_err(|e| at(path, e))?;
-        let mut magic = [0u8; 16];
-        file.read_exact_at(&mut magic, 0).map_err(|e| at(path, e))?;
-        let checksum = Checksum::of_magic(&magic).ok_or_else(|| not_a_journal(path))?;
-        Ok(JournalReader {
-            file,
-            checksum,
-            damaged_reads: 0,
-        })
-    }
-
-    /// Hands records `first..first + count` to `take` in order, while they are intact
-    /// (unwritten, damaged or past the end of the file stops it) and `take` accepts them;
-    /// returns how many it accepted.
-    pub fn read_run(
-        &mut self,
-        first: u64,
-        count: usize,
-        mut take: impl FnMut(&[u8; RECORD_SIZE]) -> bool,
-    ) -> usize {
-        if first == 0 {
-            return 0;
-        }
-        let mut slots = [0u8; SLOT * 64];
-        let mut done = 0;
-        while done < count {
-            let n = (count - done).min(64);
-            let seq = first + done as u64;
-            let off = HEADER as u64 + (seq - 1) * SLOT as u64;
-            let got = match self.file.read_at(&mut slots[..n * SLOT], off) {
-                Ok(b) => b / SLOT,
-                Err(_) => 0,
-            };
-            for (i, slot) in slots[..got * SLOT].chunks_exact(SLOT).enumerate() {
-                if !valid(slot, seq + i as u64, self.checksum) {
-                    if slot.iter().any(|&b| b != 0) {
-                        self.damaged_reads += 1;
-                    }
-                    return done + i;
-                }
-                let Some((rec, _)) = slot.split_first_chunk::<RECORD_SIZE>() else {
-                    return done + i;
-                };
-                if !take(rec) {
-                    return done + i;
-                }
-            }
-            done += got;
-            if got < n {
-                break;
-            }
-        }
-        done
-    }
-}
-
 fn start_syncer(file: &File, interval: Duration) -> io::Result<Syncer> {
     let file = file.try_clone()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -486,25 +323,8 @@ fn scan(
     ))
 }
 
-/// Every intact record of a journal file, in sequence order (for tools and tests; the file may
-/// be in use).
-pub fn read_all(path: &Path) -> io::Result<Vec<[u8; RECORD_SIZE]>> {
-    let bytes = std::fs::read(path).map_err(|e| at(path, e))?;
-    let checksum = Checksum::of_magic(&bytes)
-        .filter(|_| bytes.len() >= HEADER)
-        .ok_or_else(|| not_a_journal(path))?;
-    let mut out = Vec::new();
-    for (i, s) in bytes[HEADER..].chunks_exact(SLOT).enumerate() {
-        if !valid(s, i as u64 + 1, checksum) {
-            break;
-        }
-        let mut r = [0u8; RECORD_SIZE];
-        r.copy_from_slice(&s[..RECORD_SIZE]);
-        out.push(r);
-    }
-    Ok(out)
-}
-
+mod format;
 mod prepare;
+mod reader;
 #[cfg(test)]
 mod tests;
