@@ -309,95 +309,6 @@ impl Tcp {
     }
 }
 
-fn d_tcp_allow() -> Vec<String> {
-    vec!["127.0.0.0/8".into()]
-}
-fn d_max_clients() -> usize {
-    1000
-}
-fn d_login_timeout() -> u64 {
-    5000
-}
-fn d_idle_timeout() -> u64 {
-    15_000
-}
-fn d_lag_limit() -> u64 {
-    65_536
-}
-fn d_tcp_sndbuf() -> usize {
-    1 << 20
-}
-fn d_tcp_io() -> TcpIo {
-    TcpIo::Auto
-}
-
-fn d_rate() -> u64 {
-    20_000
-}
-fn d_instruments() -> u16 {
-    100
-}
-fn d_seed() -> u64 {
-    1
-}
-fn d_loopback() -> Ipv4Addr {
-    Ipv4Addr::LOCALHOST
-}
-fn d_rcvbuf() -> usize {
-    8 << 20
-}
-fn d_rerequest_timeout() -> u64 {
-    250
-}
-fn d_speed() -> String {
-    "max".into()
-}
-fn d_queue() -> usize {
-    1024
-}
-fn d_slice_us() -> u64 {
-    100
-}
-fn d_idle() -> Idle {
-    Idle::Park
-}
-fn d_content() -> Content {
-    Content::All
-}
-fn d_ttl() -> u32 {
-    1
-}
-fn d_max_payload() -> usize {
-    protocol::moldudp64::DEFAULT_MAX_PAYLOAD
-}
-fn d_max_delay() -> u64 {
-    100
-}
-fn d_heartbeat() -> u64 {
-    1000
-}
-fn d_retransmit_cap() -> u16 {
-    1000
-}
-fn d_retransmit_rate() -> u32 {
-    200
-}
-fn d_ring() -> usize {
-    1 << 18
-}
-fn d_sndbuf() -> usize {
-    4 << 20
-}
-fn d_journal_dir() -> PathBuf {
-    PathBuf::from("tickcast-journal")
-}
-fn d_fsync() -> Fsync {
-    Fsync::None
-}
-fn d_fsync_interval() -> u64 {
-    100
-}
-
 impl Config {
     /// Parses and validates; the error is one line naming the key.
     pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
@@ -454,6 +365,8 @@ impl Config {
     }
 }
 
+mod defaults;
+use defaults::*;
 mod validate;
 pub use validate::{parse_partition, parse_range, parse_subnet, retransmit_subnets, warnings};
 
