@@ -4,13 +4,17 @@
 use std::path::Path;
 use std::process::Command;
 
-const FFI: &str = include_str!("../src/ffi.rs");
+/// The C ABI's sources: the multicast subscriber and the SoupBinTCP one.
+const FFI: [&str; 2] = [
+    include_str!("../src/ffi.rs"),
+    include_str!("../src/ffi/tcp.rs"),
+];
 const HEADER: &str = include_str!("../include/tickcast.h");
 
 #[test]
 fn header_declares_every_export() {
     let mut n = 0;
-    for line in FFI.lines() {
+    for line in FFI.iter().flat_map(|f| f.lines()) {
         let l = line.trim();
         let fun = l
             .strip_prefix("pub extern \"C\" fn ")
