@@ -11,11 +11,12 @@
 //!   a crash never loses a sent message. Durability against the host failing follows `fsync`:
 //!   `always` syncs on the send thread before each send, `interval` from a background thread,
 //!   `none` leaves it to the kernel.
-//! - **Growth.** The file grows by 2^20 slots (72 MiB, sparse until written) while 16 MiB
+//! - **Growth.** The file grows by 2^20 slots (72 MiB, sparse until prepared) while 16 MiB
 //!   are still free, with an `ftruncate` only: the mapping reserves address space for 256 GiB
 //!   and never moves. One session is one file (a new session name starts a new file).
 //! - **Disk work off the send path.** The retransmitter's thread writes zeros over the next
-//!   16 MiB of pages ahead of the sender ([`PagePreparer`], `prepare.rs`), so the sender's first
+//!   16 MiB of pages ahead of the sender ([`PagePreparer`], `prepare.rs`; their blocks allocated
+//!   64 MiB at a time with `fallocate` first), so the sender's first
 //!   store into a page costs a cheap fault instead of ext4 allocating the page and its block.
 //!   Behind the sender it starts writing pages back once 32 MiB behind and drops them from the
 //!   page cache 16 MiB later, once clean, so a session never grows the cache by gigabytes (on a
