@@ -122,12 +122,7 @@ pub struct PagePreparer {
     /// Bytes from the start whose write-back has been started, and then dropped from the cache.
     written: usize,
     dropped: usize,
-    /// Bytes from the start whose blocks are allocated (or left to the zeroing: below the
-    /// writer's first page, and everywhere once `allocate` is off).
-    allocated: usize,
-    /// Off on tmpfs (allocating there would take memory 64 MiB ahead) and once the file system
-    /// refuses (no `fallocate`, or full: then the zeroing allocates, or reports, as before).
-    allocate: bool,
+    blocks: Blocks,
     zeros: Box<[u8]>,
     distances: Distances,
     wake: Arc<Wake>,
@@ -181,8 +176,10 @@ fn handshake_sized(
             unmapped: behind,
             written: behind,
             dropped: behind,
-            allocated: page,
-            allocate: !filecache::on_tmpfs(file),
+            blocks: Blocks {
+                allocated: page,
+                on: !filecache::on_tmpfs(file),
+            },
             zeros: vec![0u8; d.step].into_boxed_slice(),
             distances: d,
             wake,
@@ -239,8 +236,7 @@ impl PagePreparer {
     pub fn run(&mut self) -> io::Result<usize> {
         let entered = self.at.entered.load(SeqCst);
         self.release_behind(entered);
-        // Its own handle on the positions: `allocate_to` below borrows `self` mutably.
-        let at = Arc::clone(&self.at);
+        let at = &self.at;
         let zeroed = at.zeroed.load(SeqCst);
         let start = zeroed.max(entered + PAGE);
         let ahead = self.distances.ahead;
@@ -260,7 +256,8 @@ impl PagePreparer {
             // The writer went past what was prepared: its pages need nothing more.
             at.zeroed.store(start, SeqCst);
         }
-        self.allocate_to(start, end, limit);
+        self.blocks
+            .allocate_to(&self.file, start, end, limit, self.distances.allocate);
         at.claim.store(end, SeqCst);
         if at.entered.load(SeqCst) >= start {
             at.claim.store(start, SeqCst);
@@ -276,21 +273,6 @@ impl PagePreparer {
         // Published even after an error: the writer then faults those pages itself.
         at.zeroed.store(end, SeqCst);
         written.map(|()| end - start)
-    }
-
-    /// Allocates blocks [`ALLOCATE`] bytes at a time (up to the file's end at `limit`) once the
-    /// zeroing of `start..end` would reach past those allocated. Never below `start`, so never
-    /// under a page the writer has begun (and `fallocate` changes no data anyway).
-    fn allocate_to(&mut self, start: usize, end: usize, limit: usize) {
-        if !self.allocate || self.allocated >= end {
-            return;
-        }
-        let from = self.allocated.max(start);
-        let to = (from + self.distances.allocate).min(limit).max(end);
-        if filecache::allocate(&self.file, from as u64, (to - from) as u64).is_err() {
-            self.allocate = false;
-        }
-        self.allocated = to;
     }
 
     /// Behind the writer (at `entered`), chunk by chunk: unmaps the pages it has left, starts
@@ -322,6 +304,33 @@ impl PagePreparer {
                 let _ = filecache::drop_clean(file, off as u64, unmap as u64);
             },
         );
+    }
+}
+
+/// The journal's disk blocks, allocated ahead of the zeroing (`filecache::allocate`).
+struct Blocks {
+    /// Bytes from the start whose blocks are allocated (or left to the zeroing: below the
+    /// writer's first page, and everywhere once `on` is off).
+    allocated: usize,
+    /// Off on tmpfs (allocating there would take memory 64 MiB ahead) and once the file system
+    /// refuses (no `fallocate`, or full: then the zeroing allocates, or reports, as before).
+    on: bool,
+}
+
+impl Blocks {
+    /// Allocates `step` bytes at a time (up to the file's end at `limit`) once the zeroing of
+    /// `start..end` would reach past those allocated. Never below `start`, so never under a
+    /// page the writer has begun (and `fallocate` changes no data anyway).
+    fn allocate_to(&mut self, file: &File, start: usize, end: usize, limit: usize, step: usize) {
+        if !self.on || self.allocated >= end {
+            return;
+        }
+        let from = self.allocated.max(start);
+        let to = (from + step).min(limit).max(end);
+        if filecache::allocate(file, from as u64, (to - from) as u64).is_err() {
+            self.on = false;
+        }
+        self.allocated = to;
     }
 }
 
@@ -481,14 +490,14 @@ mod tests {
         assert!(prep.run().unwrap() > 0);
         if net::filecache::on_tmpfs(&f) {
             assert!(
-                !prep.allocate,
+                !prep.blocks.on,
                 "allocating ahead on tmpfs would take memory"
             );
             eprintln!("skipped the allocation check: the temporary directory is on tmpfs");
         } else {
             // Zeroed: page 1 only; allocated: pages 1..17.
             assert_eq!(prep.at.zeroed.load(SeqCst), 2 * PAGE);
-            assert_eq!(prep.allocated, 17 * PAGE);
+            assert_eq!(prep.blocks.allocated, 17 * PAGE);
             let blocks = std::fs::metadata(&p).unwrap().blocks() as usize * 512;
             assert!(blocks >= 17 * PAGE, "{blocks} bytes of blocks");
         }
