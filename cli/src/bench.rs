@@ -432,11 +432,8 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
     };
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     // Only at an offered load, and only when both phases recorded latency past the warm-up.
-    let latency_ratio = |t: u64, r: u64| {
-        cfg.rate
-            .filter(|_| t > 0 && r > 0)
-            .map(|_| t as f64 / r as f64)
-    };
+    let latency_ratio =
+        |t: u64, r: u64| (cfg.rate.is_some() && t > 0 && r > 0).then(|| t as f64 / r as f64);
     Ok(Report {
         ratios: Ratios {
             vs_naive: ratio(tickcast.msgs_per_s, naive.msgs_per_s),
