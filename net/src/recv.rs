@@ -1,5 +1,6 @@
-//! Batched UDP receive: one `recvmmsg` fills up to `BATCH` preallocated slots, with the kernel's
-//! receive timestamp (SO_TIMESTAMPNS) and drop counter (SO_RXQ_OVFL) when the kernel offers them.
+//! Batched UDP receive: one `recvmmsg` fills up to `BATCH` preallocated slots (with UDP_GRO,
+//! `GRO_SLOTS` of 64 KiB, each a run of datagrams split back here), with the kernel's receive
+//! timestamp (SO_TIMESTAMPNS) and drop counter (SO_RXQ_OVFL) when the kernel offers them.
 //! Used by the feed handler (exchange feeds A/B, re-request answers) and the SDK.
 
 use crate::mmsg_recv::{MmsgReceiver, RecvMeta};
@@ -15,6 +16,9 @@ pub const BATCH: usize = 32;
 pub const SLOT: usize = 9000;
 /// Slot size with UDP_GRO: a coalesced buffer is up to 64 KiB.
 pub const GRO_SLOT: usize = 65_536;
+/// Slots with UDP_GRO: each holds up to 44 full-sized datagrams (a whole GSO send), so 8 take
+/// up to 352 per call in 512 KiB, where 32 would hold 2 MiB per socket for no gain.
+pub const GRO_SLOTS: usize = 8;
 /// Segments taken from one coalesced buffer at most (the kernel's UDP_MAX_SEGMENTS); any
 /// beyond are counted as cut and dropped.
 const MAX_SEGMENTS: usize = 128;
@@ -41,6 +45,17 @@ pub struct RecvCounters {
     pub gro_buffers: u64,
 }
 
+impl std::ops::AddAssign for RecvCounters {
+    /// Totals over sockets (the kernel's drop counter is cumulative per socket, so the sum of
+    /// the latest values is the total).
+    fn add_assign(&mut self, o: RecvCounters) {
+        self.kernel_drops += o.kernel_drops;
+        self.ctrunc += o.ctrunc;
+        self.truncated += o.truncated;
+        self.gro_buffers += o.gro_buffers;
+    }
+}
+
 /// Where one datagram of the last batch lies: its slot, offset and length.
 #[derive(Debug, Clone, Copy, Default)]
 struct Segment {
@@ -53,7 +68,7 @@ struct Segment {
 pub struct BatchReceiver {
     socket: Socket,
     rx: MmsgReceiver<BATCH>,
-    /// BATCH slots of `slot` bytes each.
+    /// `BATCH` slots of `slot` bytes each (`GRO_SLOTS` with UDP_GRO).
     buffers: Box<[u8]>,
     slot: usize,
     meta: [RecvMeta; BATCH],
@@ -87,15 +102,16 @@ impl BatchReceiver {
 
     /// Asks the kernel to hand over runs of same-sized datagrams as one buffer (UDP_GRO; on
     /// loopback, a GSO send stays whole), split back here by the segment size it reports.
-    /// Grows the slots to 64 KiB. Returns whether the kernel took the option.
+    /// Takes [`GRO_SLOTS`] slots of 64 KiB instead of [`BATCH`] of [`SLOT`]. Returns whether the
+    /// kernel took the option.
     pub fn enable_gro(&mut self) -> bool {
         if !crate::socket::enable_udp_gro(&self.socket) {
             return false;
         }
         if self.slot != GRO_SLOT {
-            self.buffers = vec![0u8; BATCH * GRO_SLOT].into_boxed_slice();
+            self.buffers = vec![0u8; GRO_SLOTS * GRO_SLOT].into_boxed_slice();
             self.slot = GRO_SLOT;
-            self.segments = Vec::with_capacity(BATCH * MAX_SEGMENTS);
+            self.segments = Vec::with_capacity(GRO_SLOTS * MAX_SEGMENTS);
         }
         true
     }

@@ -11,5 +11,6 @@ pub mod tcp;
 pub use net::arbiter;
 pub use net::arbiter::{ArbiterConfig, ArbiterStats};
 pub use net::now_ns;
+pub use net::recv::RecvCounters;
 pub use subscriber::{Builder, Context, GroupSpec, Handler, Options, PollMode, Subscriber};
 pub use tcp::{TcpOptions, TcpStats, TcpSubscriber};

@@ -4,6 +4,7 @@
 use crate::stats::Stats;
 use net::admission::{Admission, REPIN_AFTER_NS};
 use net::arbiter::{Arbiter, ArbiterConfig, ArbiterStats, Feed, Output};
+use net::recv::RecvCounters;
 use net::{BatchReceiver, Endpoint, Requester};
 use protocol::moldudp64::{Packet, PacketKind, Session};
 use protocol::schema::{self, Body, Message, Repr};
@@ -287,6 +288,21 @@ impl Subscriber {
                 .filter_map(|f| g.receiver(f).map(|r| r.socket().as_fd()))
         });
         net::poll::ready(socks, timeout)
+    }
+
+    /// What the kernel and the receive path did to this subscriber's datagrams, summed over
+    /// every socket (feeds A and B, retransmissions): drops for a full buffer, datagrams cut
+    /// (longer than a slot) or with cut control data, and buffers taken whole with UDP_GRO.
+    pub fn receive_counters(&self) -> RecvCounters {
+        let mut total = RecvCounters::default();
+        for g in &self.groups {
+            for feed in FEEDS {
+                if let Some(rx) = g.receiver(feed) {
+                    total += rx.counters();
+                }
+            }
+        }
+        total
     }
 
     /// Reads the sockets `ready` names (bit i: the i-th socket in `ready_sockets`' order), then

@@ -105,6 +105,13 @@ fn receive_without_allocating(gro: bool, base: u16) {
     let got = h.0 - delivered_before;
     println!("gro {gro}: {allocs} allocations for {got} messages");
     assert_eq!(h.1, 7000 * 22, "everything delivered, in order");
+    let rx = sub.receive_counters();
+    if gro {
+        assert!(rx.gro_buffers > 0, "GSO runs taken whole: {rx:?}");
+    } else {
+        assert_eq!(rx.gro_buffers, 0);
+    }
+    assert_eq!((rx.truncated, rx.ctrunc), (0, 0));
     assert!(got >= 100_000);
     assert_eq!(allocs, 0);
 }

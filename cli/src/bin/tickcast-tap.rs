@@ -68,6 +68,10 @@ struct Args {
     /// SO_RCVBUF of the receive sockets.
     #[arg(long, default_value_t = 8 << 20)]
     rcvbuf: usize,
+    /// Receive datagram by datagram, without UDP_GRO (the SDK's default takes a sender's GSO
+    /// run as one buffer and splits it).
+    #[arg(long)]
+    no_gro: bool,
 }
 
 fn parse_session(s: &str) -> Result<protocol::Session, String> {
@@ -154,6 +158,7 @@ impl Handler for Tap {
 fn stats_json(s: &Subscriber, tap: &Tap, secs: f64) -> serde_json::Value {
     let st = &s.stats;
     let a = st.arbiter;
+    let rx = s.receive_counters();
     let active = match (tap.first_at, tap.last_at) {
         (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
         _ => 0.0,
@@ -174,6 +179,9 @@ fn stats_json(s: &Subscriber, tap: &Tap, secs: f64) -> serde_json::Value {
         "requests_unanswered": a.requests_unanswered,
         "kernel_drops": st.kernel_drops(),
         "datagrams": st.datagrams,
+        "gro_buffers": rx.gro_buffers,
+        "truncated": rx.truncated,
+        "ctrunc": rx.ctrunc,
         "bad_datagrams": st.bad_datagrams,
         "wrong_session": st.wrong_session,
         "wrong_source": st.wrong_source,
@@ -265,6 +273,7 @@ fn multicast_source(args: &Args, group: SocketAddrV4) -> Subscriber {
     match Subscriber::builder()
         .group(spec)
         .rcvbuf(args.rcvbuf)
+        .udp_gro(!args.no_gro)
         .poll_mode(PollMode::Blocking(Duration::from_millis(20)))
         .recovery(recovery)
         .build()

@@ -29,7 +29,9 @@ pub struct Args {
     /// latency at a realistic load rather than at saturation.
     #[arg(long, value_parser = crate::args::rate)]
     pub rate: Option<f64>,
-    /// Subscribers receive with UDP_GRO (a GSO send arrives as one buffer, split in the SDK).
+    /// Subscribers receive with UDP_GRO, the SDK's default (a GSO send arrives as one buffer,
+    /// split in the SDK). Without it they receive datagram by datagram, like a MoldUDP64 client
+    /// without UDP_GRO: the send path, not the receivers' coalescing, is then what is compared.
     #[arg(long)]
     pub gro: bool,
     /// The shards' idle strategy: park (default), yield, or spin (a pinned, busy core each).
