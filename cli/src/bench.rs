@@ -45,6 +45,9 @@ pub struct BenchConfig {
     pub idle: Idle,
     /// The shards' scheduler slice in µs (`--slice-us`).
     pub slice_us: u64,
+    /// The core the tickcast phases' feed handler is pinned to (`--feed-core`; shard `s` runs
+    /// on core `s`); `None` leaves it to the scheduler.
+    pub feed_core: Option<usize>,
     /// TCP clients for the SoupBinTCP phases (0: none).
     pub tcp_clients: usize,
     /// Extra TCP clients that never read, in a further io_uring phase (0: none).
@@ -143,6 +146,13 @@ pub struct Report {
     pub idle: Idle,
     /// The shards' scheduler slice in µs (0: the kernel's default).
     pub slice_us: u64,
+    /// One-way latency of a cache line between cores 0 and 1 (ns), sampled before the first
+    /// phase and after each (`bench_host.rs`): on a VM the host moves the vCPUs between near and
+    /// far placements, and a run's CPU per message follows.
+    pub core_to_core_ns: Vec<f64>,
+    /// The core the feed handler was pinned to (`--feed-core`); absent when not pinned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed_core: Option<usize>,
     /// Offered source messages per second (`--rate`); absent when flat out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
@@ -311,6 +321,7 @@ pub(crate) fn bench_config(cfg: &BenchConfig, journal: &std::path::Path, gso: Gs
             retransmit_core: None,
         })
         .collect();
+    c.feed.core = cfg.feed_core;
     c.journal.dir = journal.to_path_buf();
     c.metrics.listen = None;
     c
@@ -412,14 +423,22 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
     }
     let data = generate(cfg.feed_messages);
     let gso = net::probe::gso_supported();
+    let mut core_to_core = Vec::new();
+    let mut sample_host = || core_to_core.extend(crate::bench_host::core_to_core_ns());
+    sample_host();
     let tickcast = tickcast_phase(cfg, &data, Gso::Auto)?;
+    sample_host();
     let tickcast_nogso = if gso {
-        Some(tickcast_phase(cfg, &data, Gso::Off)?)
+        let p = tickcast_phase(cfg, &data, Gso::Off)?;
+        sample_host();
+        Some(p)
     } else {
         None
     };
     let naive = crate::bench_baselines::naive_phase(cfg, &data)?;
+    sample_host();
     let raw = crate::bench_baselines::raw_phase(cfg, &data, gso)?;
+    sample_host();
     let tcp = if cfg.tcp_clients > 0 {
         Some(crate::bench_tcp::run(
             cfg,
@@ -470,6 +489,8 @@ pub fn run(cfg: &BenchConfig) -> Result<Report, String> {
         rate: cfg.rate,
         idle: cfg.idle,
         slice_us: cfg.slice_us,
+        feed_core: cfg.feed_core,
         subscriber_gro: cfg.gro,
+        core_to_core_ns: core_to_core,
     })
 }

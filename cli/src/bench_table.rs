@@ -13,6 +13,23 @@ pub fn table(r: &Report) -> String {
     } else {
         offered
     };
+    let offered = match r.feed_core {
+        Some(core) => format!("{offered}, feed on core {core}"),
+        None => offered,
+    };
+    let offered = if r.core_to_core_ns.is_empty() {
+        offered
+    } else {
+        let ns: Vec<String> = r
+            .core_to_core_ns
+            .iter()
+            .map(|n| format!("{n:.0}"))
+            .collect();
+        format!(
+            "{offered}; a cache line from core 0 to 1: {} ns",
+            ns.join(" / ")
+        )
+    };
     let mut s = format!(
         "tickcast bench: {} groups, {} subscribers, {} shard(s), max payload {} B, {:.1} s per phase, {offered}; latency after {:.1} s of warm-up\n\n",
         r.groups, r.subscribers, r.shards, r.max_payload, r.seconds_per_phase, r.latency_warmup_s

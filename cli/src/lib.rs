@@ -5,6 +5,7 @@
 pub mod args;
 pub mod bench;
 mod bench_baselines;
+mod bench_host;
 mod bench_subscribers;
 mod bench_table;
 pub mod bench_tcp;

@@ -203,6 +203,7 @@ pub fn run_feed(
     stop: Arc<AtomicBool>,
     counters: Arc<FeedCounters>,
 ) -> FeedOutcome {
+    crate::agent::pin_current(cfg.feed.core, "feed handler");
     crate::batch::warm_thread();
     let mut error = None;
     let mut fh = match &feed {

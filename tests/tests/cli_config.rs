@@ -227,7 +227,9 @@ fn check_config_refuses_files_that_are_not_configs() {
     // A core that does not exist: valid, and said.
     let dir = scratch("warn-core");
     let f = dir.join("core.toml");
-    let text = distributor::config::DEFAULT_TOML.replacen("core = 1", "core = 999", 1);
+    let text = distributor::config::DEFAULT_TOML
+        .replacen("core = 1", "core = 999", 1)
+        .replacen("seed = 1", "seed = 1\ncore = 998", 1);
     std::fs::write(&f, text).unwrap();
     let (code, _, err) = tickcast(
         &["check-config", f.to_str().unwrap()],
@@ -235,6 +237,7 @@ fn check_config_refuses_files_that_are_not_configs() {
     );
     assert_eq!(code, 0);
     assert!(err.contains("warning") && err.contains("core 999"), "{err}");
+    assert!(err.contains("feed.core: core 998"), "{err}");
 }
 
 #[test]
@@ -362,12 +365,22 @@ fn bench_reports_every_figure() {
             "2",
             "--feed-messages",
             "20000",
+            "--feed-core",
+            "0",
             "--json",
         ],
         Duration::from_secs(120),
     );
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["feed_core"], 0, "{v}");
+    // The host's state around the phases: a sample may be dropped on a busy host, never made up.
+    let samples = v["core_to_core_ns"].as_array().expect("core_to_core_ns");
+    assert!(samples.len() <= 5, "{v}");
+    assert!(
+        samples.iter().all(|n| n.as_f64().is_some_and(|n| n > 0.0)),
+        "{v}"
+    );
     for phase in ["tickcast", "naive", "raw"] {
         for k in [
             "msgs_per_s",
@@ -531,8 +544,9 @@ fn doctor_checks_the_host_against_the_config() {
     let dir = scratch("doctor");
     let journal = dir.join("j");
     let g = TestGroup::new(4, 0, ports(4), "");
-    // A feed whose receive buffer is beyond anything rmem_max allows here.
-    let feed = "source = \"multicast\"\ngroup = \"239.207.1.1:30999\"\nrcvbuf = 1000000000000";
+    // A feed whose receive buffer is beyond anything rmem_max allows here, pinned to a core
+    // this host does not have.
+    let feed = "source = \"multicast\"\ngroup = \"239.207.1.1:30999\"\nrcvbuf = 1000000000000\ncore = 7777";
     let cfg = dir.join("d.toml");
     let tcp = format!(
         "\n[tcp]\nlisten = \"127.0.0.1:{}\"\nmax_clients = 100000\n",
@@ -572,6 +586,13 @@ fn doctor_checks_the_host_against_the_config() {
             .iter()
             .any(|l| l.starts_with("✗ net.core.rmem_max")
                 && l.contains("sysctl -w net.core.rmem_max=")),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("✗ feed core 7777: not on this host")
+                && l.contains("set feed.core to 0..")),
         "{out}"
     );
     for what in [

@@ -353,6 +353,37 @@ fn durations_and_addresses_that_are_not_are_refused() {
     }
 }
 
+/// Cores that cannot be had (past the kernel's 1024-CPU set, or absent) are said and the
+/// threads run unpinned: a shard on core 5000 used to abort the process inside core_affinity.
+#[test]
+fn cores_that_cannot_be_had_are_said_and_run_unpinned() {
+    let dir = scratch("cores");
+    let base = ports(16);
+    let g = TestGroup::new(16, 0, base, "");
+    let text = config(
+        "source = \"generator\"\nrate = 0\nmessages = 5000\ncore = 4096",
+        std::slice::from_ref(&g),
+        &dir.join("j"),
+    )
+    .replacen("core = 0\n", "core = 5000\n", 1);
+    let cfg = dir.join("cores.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let (code, out, err) = tickcast(
+        &["run", "--quiet", "--config", cfg.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("could not pin the shard") && err.contains("5000"),
+        "{err}"
+    );
+    assert!(
+        err.contains("could not pin the feed handler") && err.contains("4096"),
+        "{err}"
+    );
+    assert!(out.contains("\"groups\""), "summary: {out}");
+}
+
 #[test]
 fn errors_name_what_failed() {
     let dir = scratch("errors");

@@ -40,6 +40,11 @@ pub struct Args {
     /// The shard threads' scheduler slice in µs (`slice_us`; 0 = the kernel's default).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub slice_us: u64,
+    /// Pin the tickcast phases' feed handler to this core (`[feed] core`; shard s runs on core
+    /// s). Without it the scheduler places the feed, and on a host whose cores pass cache
+    /// lines slowly the figures then depend on where it lands.
+    #[arg(long)]
+    pub feed_core: Option<usize>,
     /// Also measure the SoupBinTCP fan-out to this many clients: phases `tcp` (io_uring),
     /// `tcp_epoll` and `tcp_naive` (one send per message per client).
     #[arg(long, default_value_t = 0)]
@@ -75,6 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         gro: args.gro,
         idle: args.idle,
         slice_us: args.slice_us,
+        feed_core: args.feed_core,
         tcp_clients: args.tcp_clients,
         tcp_stalled: args.tcp_stalled,
     };

@@ -125,27 +125,25 @@ pub fn checks(cfg: &Config) -> Vec<Check> {
     let isolated = read_trim("/sys/devices/system/cpu/isolated")
         .map(|s| cpu_list(&s))
         .unwrap_or_default();
-    for (i, s) in cfg.shards.iter().enumerate() {
-        if s.core >= cores {
+    // What runs pinned: every shard, and the feed handler when `[feed] core` is set.
+    let pinned = cfg
+        .shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("shard[{i}]"), s.core))
+        .chain(cfg.feed.core.map(|c| ("feed".to_string(), c)));
+    for (key, core) in pinned {
+        if core >= cores {
             out.push(bad(
-                format!(
-                    "shard[{i}] core {}: not on this host ({cores} cores)",
-                    s.core
-                ),
-                format!("set shard[{i}].core to 0..{}", cores.saturating_sub(1)),
+                format!("{key} core {core}: not on this host ({cores} cores)"),
+                format!("set {key}.core to 0..{}", cores.saturating_sub(1)),
             ));
-        } else if isolated.contains(&s.core) {
-            out.push(ok(format!("shard[{i}] core {}: exists, isolated", s.core)));
+        } else if isolated.contains(&core) {
+            out.push(ok(format!("{key} core {core}: exists, isolated")));
         } else {
             out.push(bad(
-                format!(
-                    "shard[{i}] core {}: exists, not isolated (other work is scheduled on it)",
-                    s.core
-                ),
-                format!(
-                    "add isolcpus={} nohz_full={} to the kernel command line",
-                    s.core, s.core
-                ),
+                format!("{key} core {core}: exists, not isolated (other work is scheduled on it)"),
+                format!("add isolcpus={core} nohz_full={core} to the kernel command line"),
             ));
         }
     }

@@ -97,6 +97,9 @@ pub struct Feed {
     /// Input batches each shard's queue holds.
     #[serde(default = "d_queue")]
     pub queue_depth: usize,
+    /// Core the feed handler's thread is pinned to; absent = not pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<usize>,
 }
 
 /// UDP GSO for a group's data datagrams.

@@ -56,6 +56,11 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
             ));
         }
     }
+    if let Some(core) = cfg.feed.core.filter(|&c| cores > 0 && c >= cores) {
+        w.push(format!(
+            "feed.core: core {core} does not exist on this host ({cores} cores); the feed handler will run unpinned"
+        ));
+    }
     if let Some(core) = cfg.tcp.as_ref().and_then(|t| t.core) {
         if cores > 0 && core >= cores {
             w.push(format!(

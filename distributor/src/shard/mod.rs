@@ -150,13 +150,7 @@ impl Shard {
     /// Runs the duty cycle until the input queue closes (the feed ended or was stopped), then
     /// shuts the sessions down cleanly.
     pub fn run(mut self) {
-        let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: self.core });
-        if !pinned {
-            tracing::warn!(
-                core = self.core,
-                "could not pin shard to its core; running unpinned"
-            );
-        }
+        crate::agent::pin_current(Some(self.core), "shard");
         if self.slice_us > 0 {
             if let Err(e) = net::sched::set_slice(self.slice_us * 1000) {
                 tracing::warn!(

@@ -138,14 +138,7 @@ impl ShardSet {
                 std::thread::Builder::new()
                     .name(format!("retransmit-{i}"))
                     .spawn(move || {
-                        if let Some(id) = core {
-                            if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
-                                tracing::warn!(
-                                    core = id,
-                                    "could not pin the retransmitter; running unpinned"
-                                );
-                            }
-                        }
+                        crate::agent::pin_current(core, "retransmitter");
                         rtx.run(stop)
                     })
             })

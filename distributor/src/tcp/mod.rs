@@ -179,11 +179,7 @@ impl TcpServer {
         let thread = std::thread::Builder::new()
             .name("tcp".into())
             .spawn(move || {
-                if let Some(id) = core {
-                    if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
-                        tracing::warn!(core = id, "could not pin the TCP agent; running unpinned");
-                    }
-                }
+                crate::agent::pin_current(core, "TCP agent");
                 agent.run()
             })
             .map_err(|e| format!("starting the TCP agent: {e}"))?;
