@@ -23,15 +23,39 @@ pub fn data(rel: &str) -> PathBuf {
 
 /// A fresh scratch directory under the target dir, removed and recreated.
 pub fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR"))
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .join("target")
-        .join("test-scratch")
-        .join(format!("{name}-{}", std::process::id()));
+        .join("test-scratch");
+    SWEEP.call_once(|| remove_stale_scratch(&root));
+    let d = root.join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Removes the scratch directories of test processes that have exited (each name ends in the
+/// pid that made it). Journals of a few hundred MB per test otherwise piled up over repeated
+/// runs: 37 GB on the development machine, until its disk was full.
+fn remove_stale_scratch(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.rsplit('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        let Some(pid) = pid else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Writes UDP datagrams (Ethernet/IPv4/UDP from 10.0.0.1:5000 to `group:port`) into a pcap.
