@@ -2,9 +2,11 @@
 //! and delivers every message in it, in order; one built with `udp_gro(false)` gets the same
 //! messages datagram by datagram.
 
-use protocol::moldudp64::{PacketBuilder, Session};
-use protocol::schema::{Body, OrderAdd, Price, Repr, RECORD_SIZE};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+mod common;
+
+use protocol::moldudp64::Session;
+use protocol::schema::{OrderAdd, Repr};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 use subscriber_sdk::{Context, GroupSpec, Handler, PollMode, Subscriber};
 
@@ -24,42 +26,15 @@ impl Handler for Seqs {
 
 /// `RUN` full datagrams of `PER_DATAGRAM` messages each, starting at sequence `first`.
 fn run_bytes(session: &Session, first: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    for d in 0..RUN {
-        let start = first + d * PER_DATAGRAM;
-        let mut pb = PacketBuilder::new(vec![0u8; 1472], 1472, session, start).unwrap();
-        for s in start..start + PER_DATAGRAM {
-            let m = Repr {
-                instrument: 1,
-                event_ts_ns: 1,
-                recv_ts_ns: 1,
-                body: Body::OrderAdd(OrderAdd {
-                    order_id: s,
-                    price: Price(1),
-                    quantity: 1,
-                    side: b'S',
-                    attribution: *b"    ",
-                }),
-            };
-            pb.append_with(RECORD_SIZE, |d| m.emit(d).unwrap()).unwrap();
-        }
-        out.extend_from_slice(pb.as_bytes());
-    }
-    out
+    (0..RUN)
+        .flat_map(|d| common::order_adds(session, first + d * PER_DATAGRAM, PER_DATAGRAM))
+        .collect()
 }
 
 /// Sends `RUNS` GSO runs to `group`; returns the sequence numbers `sub` delivered, in order.
 fn receive(group: SocketAddrV4, sub: &mut Subscriber) -> Vec<u64> {
     let session = Session::new("GRO").unwrap();
-    let tx: UdpSocket = net::socket::sender(&net::socket::SendOptions {
-        interface: Ipv4Addr::LOCALHOST,
-        ttl: 1,
-        multicast_loop: true,
-        sndbuf: 0,
-    })
-    .unwrap()
-    .into();
-    tx.set_nonblocking(false).unwrap();
+    let tx = common::loopback_sender();
     let segment = run_bytes(&session, 1).len() / RUN as usize;
     assert!(net::socket::set_udp_segment(&tx, segment as u16));
     let mut h = Seqs::default();

@@ -2,9 +2,11 @@
 //! latency recording) allocates nothing per message: a counting global allocator watches
 //! 110 000 messages arrive over loopback multicast after warm-up.
 
-use protocol::moldudp64::{PacketBuilder, Session};
-use protocol::schema::{Body, OrderAdd, Price, Repr, RECORD_SIZE};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+mod common;
+
+use protocol::moldudp64::Session;
+use protocol::schema::Repr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use subscriber_sdk::{Context, GroupSpec, Handler, PollMode, Subscriber};
 
 #[global_allocator]
@@ -34,38 +36,11 @@ fn receive_without_allocating(gro: bool, base: u16) {
     let b = SocketAddrV4::new(Ipv4Addr::new(239, 203, 0, 2), port);
     let session = Session::new("NOALLOC").unwrap();
     let packets: Vec<Vec<u8>> = (0..7000u64)
-        .map(|p| {
-            let first = p * 22 + 1;
-            let mut pb = PacketBuilder::new(vec![0u8; 1472], 1472, &session, first).unwrap();
-            for s in first..first + 22 {
-                let m = Repr {
-                    instrument: 1,
-                    event_ts_ns: 1,
-                    recv_ts_ns: subscriber_sdk::now_ns(),
-                    body: Body::OrderAdd(OrderAdd {
-                        order_id: s,
-                        price: Price(1),
-                        quantity: 1,
-                        side: b'B',
-                        attribution: *b"    ",
-                    }),
-                };
-                pb.append_with(RECORD_SIZE, |d| m.emit(d).unwrap()).unwrap();
-            }
-            pb.as_bytes().to_vec()
-        })
+        .map(|p| common::order_adds(&session, p * 22 + 1, 22))
         .collect();
     let trains: Vec<Vec<u8>> = packets.chunks(20).map(|c| c.concat()).collect();
     let tx = {
-        let s: UdpSocket = net::socket::sender(&net::socket::SendOptions {
-            interface: Ipv4Addr::LOCALHOST,
-            ttl: 1,
-            multicast_loop: true,
-            sndbuf: 0,
-        })
-        .unwrap()
-        .into();
-        s.set_nonblocking(false).unwrap();
+        let s = common::loopback_sender();
         if gro {
             assert!(net::socket::set_udp_segment(&s, 1472));
         }
