@@ -137,9 +137,14 @@ fn late_join_from_where_it_joins_and_from_the_start() {
 fn tap_shows_the_stream_as_json() {
     let (cfg, g, file) = setup(8, "sdk-tap", 5_000);
     let tap = spawn_tap(&g, &["--json", "--from-start", "--duration", "30"]);
+    let plain = spawn_tap(
+        &g,
+        &["--json", "--no-messages", "--no-gro", "--duration", "30"],
+    );
     std::thread::sleep(Duration::from_millis(300));
     let child = replay_lingering(&cfg, &file);
     let out = tap.wait_with_output().unwrap(); // the tap stops at end of session
+    let plain = plain.wait_with_output().unwrap();
     let v = terminate(child);
     let last = v["groups"][0]["last_seq"].as_u64().unwrap();
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
@@ -166,6 +171,25 @@ fn tap_shows_the_stream_as_json() {
     }
     assert_eq!(stats["delivered"], last);
     assert_eq!(stats["gaps_lost"], 0);
+    // Both taps get every message: the default one takes the shard's GSO runs whole when
+    // there are any (UDP_GRO; how many depends on how far the shard falls behind the replay,
+    // 12–16 buffers for ~460 datagrams here; `subscriber-sdk/tests/gro.rs` checks the mode
+    // itself), the `--no-gro` one never.
+    let plain: Value = serde_json::from_str(
+        String::from_utf8_lossy(&plain.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    let plain = &plain["stats"];
+    assert!(stats["gro_buffers"].is_u64(), "{stats}");
+    assert_eq!(plain["gro_buffers"], 0, "{plain}");
+    assert_eq!(plain["delivered"], last, "{plain}");
+    assert_eq!(
+        (stats["truncated"].as_u64(), stats["ctrunc"].as_u64()),
+        (Some(0), Some(0))
+    );
 }
 
 #[test]
