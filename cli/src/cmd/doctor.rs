@@ -125,14 +125,7 @@ pub fn checks(cfg: &Config) -> Vec<Check> {
     let isolated = read_trim("/sys/devices/system/cpu/isolated")
         .map(|s| cpu_list(&s))
         .unwrap_or_default();
-    // What runs pinned: every shard, and the feed handler when `[feed] core` is set.
-    let pinned = cfg
-        .shards
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (format!("shard[{i}]"), s.core))
-        .chain(cfg.feed.core.map(|c| ("feed".to_string(), c)));
-    for (key, core) in pinned {
+    for (key, core, _) in cfg.pinned_threads() {
         if core >= cores {
             out.push(bad(
                 format!("{key} core {core}: not on this host ({cores} cores)"),

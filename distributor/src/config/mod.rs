@@ -366,6 +366,19 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
     }
+
+    /// The pipeline's threads this config pins, as (key, core, what runs there): every shard,
+    /// and the feed handler when `[feed] core` is set.
+    pub fn pinned_threads(&self) -> impl Iterator<Item = (String, usize, &'static str)> + '_ {
+        let shards = self.shards.iter().enumerate();
+        shards
+            .map(|(i, s)| (format!("shard[{i}]"), s.core, "the shard"))
+            .chain(
+                self.feed
+                    .core
+                    .map(|c| ("feed".into(), c, "the feed handler")),
+            )
+    }
 }
 
 mod defaults;

@@ -48,23 +48,14 @@ pub fn retransmit_subnets(g: &Group) -> Vec<Ipv4Net> {
 pub fn warnings(cfg: &Config) -> Vec<String> {
     let mut w = Vec::new();
     let cores = core_affinity::get_core_ids().map_or(0, |c| c.len());
-    for (i, s) in cfg.shards.iter().enumerate() {
-        if cores > 0 && s.core >= cores {
-            w.push(format!(
-                "shard[{i}].core: core {} does not exist on this host ({cores} cores); the shard will run unpinned",
-                s.core
-            ));
-        }
-    }
-    if let Some(core) = cfg.feed.core.filter(|&c| cores > 0 && c >= cores) {
-        w.push(format!(
-            "feed.core: core {core} does not exist on this host ({cores} cores); the feed handler will run unpinned"
-        ));
-    }
-    if let Some(core) = cfg.tcp.as_ref().and_then(|t| t.core) {
+    let tcp = cfg.tcp.as_ref().and_then(|t| t.core);
+    let pinned = cfg
+        .pinned_threads()
+        .chain(tcp.map(|c| ("tcp".into(), c, "the TCP agent")));
+    for (key, core, what) in pinned {
         if cores > 0 && core >= cores {
             w.push(format!(
-                "tcp.core: core {core} does not exist on this host ({cores} cores); the TCP agent will run unpinned"
+                "{key}.core: core {core} does not exist on this host ({cores} cores); {what} will run unpinned"
             ));
         }
     }
