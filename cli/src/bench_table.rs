@@ -4,32 +4,26 @@ use crate::bench::Report;
 
 /// The human table.
 pub fn table(r: &Report) -> String {
-    let offered = match r.rate {
+    // How the run was set up, then what the host did to it.
+    let mut setup = vec![match r.rate {
         Some(rate) => format!("offered {rate:.0} msgs/s"),
         None => "flat out".to_string(),
-    };
-    let offered = if r.subscriber_gro {
-        offered + ", subscribers with UDP_GRO"
-    } else {
-        offered
-    };
-    let offered = match r.feed_core {
-        Some(core) => format!("{offered}, feed on core {core}"),
-        None => offered,
-    };
-    let offered = if r.core_to_core_ns.is_empty() {
-        offered
-    } else {
+    }];
+    if r.subscriber_gro {
+        setup.push("subscribers with UDP_GRO".into());
+    }
+    if let Some(core) = r.feed_core {
+        setup.push(format!("feed on core {core}"));
+    }
+    let mut offered = setup.join(", ");
+    if !r.core_to_core_ns.is_empty() {
         let ns: Vec<String> = r
             .core_to_core_ns
             .iter()
             .map(|n| format!("{n:.0}"))
             .collect();
-        format!(
-            "{offered}; a cache line from core 0 to 1: {} ns",
-            ns.join(" / ")
-        )
-    };
+        offered += &format!("; a cache line from core 0 to 1: {} ns", ns.join(" / "));
+    }
     let mut s = format!(
         "tickcast bench: {} groups, {} subscribers, {} shard(s), max payload {} B, {:.1} s per phase, {offered}; latency after {:.1} s of warm-up\n\n",
         r.groups, r.subscribers, r.shards, r.max_payload, r.seconds_per_phase, r.latency_warmup_s
