@@ -10,14 +10,14 @@ pub fn have_tshark() -> bool {
     Command::new("tshark").arg("-v").output().is_ok()
 }
 
-/// Runs tshark over a capture with MoldUDP64 decoding on `port`; returns stdout lines.
-pub fn tshark_fields(file: &Path, port: u16, fields: &[&str], filter: Option<&str>) -> Vec<String> {
+/// Runs tshark over a capture with MoldUDP64 decoding on `port`, `args` added (output format,
+/// fields, scripts) and the display `filter` if any; returns its stdout (a failure panics with
+/// tshark's stderr).
+pub fn tshark_output(file: &Path, port: u16, args: &[String], filter: Option<&str>) -> Vec<u8> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r").arg(file);
-    cmd.args(["-d", &format!("udp.port=={port},moldudp64"), "-T", "fields"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
+    cmd.args(["-d", &format!("udp.port=={port},moldudp64")]);
+    cmd.args(args);
     if let Some(f) = filter {
         cmd.args(["-Y", f]);
     }
@@ -27,7 +27,16 @@ pub fn tshark_fields(file: &Path, port: u16, fields: &[&str], filter: Option<&st
         "tshark failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
+    out.stdout
+}
+
+/// The `fields` of every frame (`-T fields`), one line per frame.
+pub fn tshark_fields(file: &Path, port: u16, fields: &[&str], filter: Option<&str>) -> Vec<String> {
+    let mut args = vec!["-T".to_string(), "fields".to_string()];
+    for f in fields {
+        args.extend(["-e".to_string(), f.to_string()]);
+    }
+    String::from_utf8(tshark_output(file, port, &args, filter))
         .unwrap()
         .lines()
         .map(str::to_string)

@@ -8,7 +8,6 @@ use protocol::schema::Repr;
 use serde_json::Value;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 use tickcast_tests::*;
 
@@ -25,23 +24,15 @@ fn tshark_records(
     port: u16,
     filter: Option<&str>,
 ) -> Vec<serde_json::Map<String, Value>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r")
-        .arg(file)
-        .arg("-X")
-        .arg(format!("lua_script:{}", lua().display()))
-        .args(["-d", &format!("udp.port=={port},moldudp64")])
-        .args(["-T", "json", "--no-duplicate-keys"]);
-    if let Some(f) = filter {
-        cmd.args(["-Y", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Array(vec![]));
+    let args = [
+        "-X".to_string(),
+        format!("lua_script:{}", lua().display()),
+        "-T".to_string(),
+        "json".to_string(),
+        "--no-duplicate-keys".to_string(),
+    ];
+    let out = tshark_output(file, port, &args, filter);
+    let v: Value = serde_json::from_slice(&out).unwrap_or(Value::Array(vec![]));
     let mut records = Vec::new();
     for pkt in v.as_array().into_iter().flatten() {
         match &pkt["_source"]["layers"]["tickcast"] {
