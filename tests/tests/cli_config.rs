@@ -581,20 +581,18 @@ fn doctor_checks_the_host_against_the_config() {
         i32::from(failed),
         "exit code follows the ✗ lines: {out}"
     );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("✗ net.core.rmem_max")
-                && l.contains("sysctl -w net.core.rmem_max=")),
-        "{out}"
-    );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("✗ feed core 7777: not on this host")
-                && l.contains("set feed.core to 0..")),
-        "{out}"
-    );
+    // The checks that must fail here, each with its fix.
+    for (check, fix) in [
+        ("✗ net.core.rmem_max", "sysctl -w net.core.rmem_max="),
+        ("✗ feed core 7777: not on this host", "set feed.core to 0.."),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(check) && l.contains(fix)),
+            "{check}: {out}"
+        );
+    }
     for what in [
         "interface 127.0.0.1",
         "io_uring",
