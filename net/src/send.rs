@@ -13,8 +13,9 @@ use std::time::Duration;
 /// Datagrams handed to one `sendmmsg` call at most (the kernel's UIO_MAXIOV is 1024).
 pub const MAX_BATCH: usize = 1024;
 
-/// Segments in one GSO send at most (the kernel's UDP_MAX_SEGMENTS is 64), and its bytes (an
-/// IPv4 UDP payload's limit).
+/// Segments in one GSO send at most — 64, what every kernel with UDP GSO takes (its
+/// UDP_MAX_SEGMENTS was 64 before it became 128, the bound `recv` splits by) — and its bytes
+/// (an IPv4 UDP payload's limit).
 pub const GSO_MAX_SEGMENTS: u16 = 64;
 pub const GSO_MAX_BYTES: u32 = 65_507;
 
